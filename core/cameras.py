@@ -1,0 +1,152 @@
+"""OpenCV pinhole cameras <-> Blender camera settings (numpy only, no bpy).
+
+OpenCV: x right, y down, z forward; pixel centres at integer coordinates, so the image spans
+[-0.5, W - 0.5]. Blender: the camera looks down its local -Z with +Y up; its projection is set
+by lens, sensor size and fit, shift and the render resolution and pixel aspect. The formulas
+below are Blender's own view-plane computation solved for these settings, so a photo's
+camera is reproduced exactly, portrait or landscape, with off-centre principal points and
+non-square pixels.
+
+The reconstruction world is OpenCV-like too (the first camera looks along +Z with -Y up).
+`world_matrix` turns it Z-up for Blender and scales it; the same matrix is applied to the
+points and to the cameras.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+# Rx(-90 deg): the reconstruction's "down" (+Y) becomes Blender's -Z, its "forward" (+Z) +Y.
+M_UP = np.array([[1.0, 0.0, 0.0, 0.0],
+                 [0.0, 0.0, 1.0, 0.0],
+                 [0.0, -1.0, 0.0, 0.0],
+                 [0.0, 0.0, 0.0, 1.0]])
+# OpenCV camera axes -> Blender camera axes (y and z flipped), on the right of a c2w.
+CV_TO_BLENDER_CAMERA = np.diag([1.0, -1.0, -1.0, 1.0])
+SENSOR_MM = 36.0  # the long side of the sensor: lens values read like full-frame focal lengths
+
+
+@dataclass(frozen=True)
+class PinholeCamera:
+    """An OpenCV camera on an image of `width` x `height` pixels."""
+
+    width: int
+    height: int
+    fx: float
+    fy: float
+    cx: float
+    cy: float
+    c2w: np.ndarray  # [4, 4] camera-to-world, OpenCV camera axes
+
+    @property
+    def K(self) -> np.ndarray:
+        return np.array([[self.fx, 0.0, self.cx], [0.0, self.fy, self.cy], [0.0, 0.0, 1.0]])
+
+    def project(self, points: np.ndarray) -> np.ndarray:
+        """World points [M, 3] -> pixel coordinates and depth [M, 3] (u, v, z)."""
+        w2c = np.linalg.inv(self.c2w)
+        cam = np.asarray(points, np.float64) @ w2c[:3, :3].T + w2c[:3, 3]
+        z = cam[:, 2]
+        return np.stack([self.fx * cam[:, 0] / z + self.cx, self.fy * cam[:, 1] / z + self.cy, z], 1)
+
+    def resized(self, width: int, height: int) -> "PinholeCamera":
+        """The same camera on the same image scaled to another resolution."""
+        sx, sy = width / self.width, height / self.height
+        return PinholeCamera(width, height, self.fx * sx, self.fy * sy,
+                             (self.cx + 0.5) * sx - 0.5, (self.cy + 0.5) * sy - 0.5, self.c2w)
+
+
+@dataclass(frozen=True)
+class BlenderCamera:
+    """Everything Blender needs to reproduce a `PinholeCamera`: object, camera data, render."""
+
+    matrix_world: np.ndarray  # [4, 4], rotation orthonormal, scale 1
+    lens: float  # mm
+    sensor_fit: str  # "HORIZONTAL" | "VERTICAL" | "AUTO"
+    sensor_width: float  # mm
+    sensor_height: float  # mm
+    shift_x: float
+    shift_y: float
+    resolution: tuple[int, int]  # render resolution_x, resolution_y at 100 %
+    pixel_aspect: tuple[float, float]  # render pixel_aspect_x, pixel_aspect_y
+
+
+def world_matrix(scale: float = 1.0) -> np.ndarray:
+    """Reconstruction world -> Blender world: Z-up, uniformly scaled."""
+    return np.diag([scale, scale, scale, 1.0]) @ M_UP
+
+
+def transform_points(matrix: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """Apply a 4x4 affine matrix to points [M, 3]; keeps float32 input float32."""
+    points = np.asarray(points)
+    out = points @ matrix[:3, :3].T.astype(points.dtype) + matrix[:3, 3].astype(points.dtype)
+    return out
+
+
+def orthonormalize(rotation: np.ndarray) -> np.ndarray:
+    """The nearest rotation matrix (SVD), so Blender sees no shear or scale on a camera."""
+    u, _, vt = np.linalg.svd(rotation)
+    r = u @ vt
+    if np.linalg.det(r) < 0:  # a reflection: flip the weakest axis back
+        u[:, -1] *= -1
+        r = u @ vt
+    return r
+
+
+def to_blender(cam: PinholeCamera, world: np.ndarray | None = None,
+               sensor: float = SENSOR_MM) -> BlenderCamera:
+    """Blender settings that project like `cam`, in the Blender world `world @ reconstruction`.
+
+    The fit follows the long side (landscape: HORIZONTAL, portrait: VERTICAL) so that `lens`
+    is a full-frame-like focal length either way. `world` may scale uniformly; the camera
+    keeps scale 1 and only its position is scaled.
+    """
+    world = M_UP if world is None else np.asarray(world, np.float64)
+    w, h = cam.width, cam.height
+    cxe, cye = cam.cx + 0.5, cam.cy + 0.5  # principal point from the image's outer corner
+    ycor = cam.fx / cam.fy  # pixel_aspect_y / pixel_aspect_x
+    if w >= h:
+        fit, viewfac = "HORIZONTAL", w
+        lens = cam.fx * sensor / w
+        sensor_w, sensor_h = sensor, sensor * h / w
+    else:
+        fit, viewfac = "VERTICAL", ycor * h
+        lens = cam.fy * sensor / h
+        sensor_w, sensor_h = sensor * w / h, sensor
+    aspect = (1.0, ycor) if ycor >= 1 else (1.0 / ycor, 1.0)
+
+    c2w = world @ np.asarray(cam.c2w, np.float64) @ CV_TO_BLENDER_CAMERA
+    scale = np.cbrt(abs(np.linalg.det(world[:3, :3])))
+    matrix = np.eye(4)
+    matrix[:3, :3] = orthonormalize(c2w[:3, :3] / scale)
+    matrix[:3, 3] = c2w[:3, 3]
+    return BlenderCamera(matrix, float(lens), fit, float(sensor_w), float(sensor_h),
+                         float((w / 2 - cxe) / viewfac), float((cye - h / 2) * ycor / viewfac),
+                         (int(w), int(h)), (float(aspect[0]), float(aspect[1])))
+
+
+def from_blender(cam: BlenderCamera, world: np.ndarray | None = None) -> PinholeCamera:
+    """The OpenCV camera of Blender settings (any fit, shift and pixel aspect); inverse of
+    `to_blender`. The pose is expressed in the reconstruction world of `world`."""
+    world = M_UP if world is None else np.asarray(world, np.float64)
+    w, h = cam.resolution
+    ax, ay = cam.pixel_aspect
+    ycor = ay / ax
+    if cam.sensor_fit == "AUTO":  # Blender: fit the larger displayed side, sensor_width for it
+        fit = "HORIZONTAL" if ax * w >= ay * h else "VERTICAL"
+        sensor = cam.sensor_width
+    else:
+        fit = cam.sensor_fit
+        sensor = cam.sensor_width if fit == "HORIZONTAL" else cam.sensor_height
+    viewfac = w if fit == "HORIZONTAL" else ycor * h
+    fx = cam.lens * viewfac / sensor
+    cxe = w / 2 - cam.shift_x * viewfac
+    cye = h / 2 + cam.shift_y * viewfac / ycor
+
+    matrix = np.asarray(cam.matrix_world, np.float64).copy()
+    matrix[:3, :3] = orthonormalize(matrix[:3, :3])  # drop any object scale
+    c2w = np.linalg.inv(world) @ matrix @ CV_TO_BLENDER_CAMERA
+    c2w[:3, :3] = orthonormalize(c2w[:3, :3] * np.cbrt(abs(np.linalg.det(world[:3, :3]))))
+    return PinholeCamera(int(w), int(h), float(fx), float(fx / ycor), float(cxe - 0.5),
+                         float(cye - 0.5), c2w)
