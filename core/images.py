@@ -5,9 +5,18 @@ top-left pixel's centre is (0, 0) and its outer corner (-0.5, -0.5).
 """
 from __future__ import annotations
 
+import functools
+import os
 from dataclasses import dataclass
+from typing import Sequence, Union
 
 import numpy as np
+import torch
+from PIL import Image, ImageFile, ImageOps
+
+from .errors import ImageError
+
+PathLike = Union[str, "os.PathLike[str]"]
 
 
 @dataclass(frozen=True)
@@ -64,3 +73,138 @@ class Photo:
     def intrinsics_to_network(self, focal: float, pp: np.ndarray) -> tuple[float, np.ndarray]:
         """(focal, principal point) on the photo -> the same camera on the network image."""
         return float(focal) * self.focal_scale, self.pixel_to_network(pp)
+
+
+_ORIENTATION_TAG = 0x0112  # EXIF "Orientation"
+# Formats Pillow recognises but cannot decode into pixels: skip their files in a folder.
+_UNDECODABLE_FORMATS = {"MPEG"}
+
+
+@functools.cache
+def image_extensions() -> frozenset[str]:
+    """Lower-case file extensions (".jpg", ...) of the formats Pillow can decode here.
+
+    HEIC/HEIF joins the list only when the optional pillow-heif package is importable.
+    """
+    try:
+        from pillow_heif import register_heif_opener
+    except ImportError:
+        pass
+    else:
+        register_heif_opener()
+    Image.init()
+    return frozenset(
+        ext for ext, fmt in Image.registered_extensions().items()
+        if fmt in Image.OPEN and fmt not in _UNDECODABLE_FORMATS
+        and not (isinstance(Image.OPEN[fmt][0], type)
+                 and issubclass(Image.OPEN[fmt][0], ImageFile.StubImageFile))
+    )
+
+
+def list_images(folder: PathLike) -> list[str]:
+    """The image files of a folder in sorted name order, as the official loader lists them.
+
+    Hidden files (a leading dot, e.g. macOS "._IMG_0001.jpg" resource forks) are skipped.
+    """
+    folder = os.fspath(folder)
+    extensions = image_extensions()
+    return [os.path.join(folder, name) for name in sorted(os.listdir(folder))
+            if not name.startswith(".") and os.path.splitext(name)[1].lower() in extensions
+            and os.path.isfile(os.path.join(folder, name))]
+
+
+def network_geometry(size: tuple[int, int], target: int = 512, *, square_ok: bool = False,
+                     patch_size: int = 16) -> tuple[tuple[int, int], tuple[int, int, int, int]]:
+    """Resized (W1, H1) and the integer crop box the official loader gives an upright W x H photo.
+
+    target 224: the short side goes to ~224, then a centred square crop. Otherwise the long
+    side goes to `target`, then a centred crop to multiples of `patch_size`; a square becomes
+    4:3 unless `square_ok`. Python `round` (half to even) throughout, as the official code;
+    the crop box is rounded the way PIL's crop rounds it.
+    """
+    w, h = size
+    long_side = round(224 * max(w / h, h / w)) if target == 224 else target
+    scale = long_side / max(w, h)
+    w1, h1 = int(round(w * scale)), int(round(h * scale))
+    cx, cy = w1 // 2, h1 // 2
+    if target == 224:
+        half_w = half_h = min(cx, cy)
+    else:
+        half_w = ((2 * cx) // patch_size) * patch_size / 2
+        half_h = ((2 * cy) // patch_size) * patch_size / 2
+        if not square_ok and w1 == h1:
+            half_h = 3 * half_w / 4
+    box = tuple(int(round(v)) for v in (cx - half_w, cy - half_h, cx + half_w, cy + half_h))
+    return (w1, h1), box
+
+
+def _open_upright(path: str) -> tuple[Image.Image, int]:
+    """The photo as RGB with its EXIF orientation applied, and the orientation tag as stored."""
+    try:
+        with Image.open(path) as img:
+            orientation = img.getexif().get(_ORIENTATION_TAG, 1)
+            upright = ImageOps.exif_transpose(img).convert("RGB")
+    except Image.DecompressionBombError as exc:
+        raise ImageError(f"Cannot load {path}: {exc}") from exc
+    except (OSError, ValueError, SyntaxError) as exc:
+        raise ImageError(f"Cannot read {path} as an image ({exc})") from exc
+    try:
+        orientation = int(orientation)
+    except (TypeError, ValueError):
+        orientation = 1  # a malformed tag, which exif_transpose ignores as well
+    return upright, orientation
+
+
+def _resolve_paths(paths: PathLike | Sequence[PathLike]) -> list[str]:
+    if isinstance(paths, (str, os.PathLike)):
+        path = os.fspath(paths)
+        if os.path.isdir(path):
+            files = list_images(path)
+            if not files:
+                raise ImageError(f"No image files in the folder {path} (looked for "
+                                 f"{', '.join(sorted(image_extensions()))})")
+            return files
+        paths = [path]
+    files = [os.fspath(p) for p in paths]
+    if not files:
+        raise ImageError("No images given")
+    for path in files:
+        if not os.path.exists(path):
+            raise ImageError(f"Image not found: {path}")
+        if os.path.isdir(path):
+            raise ImageError(f"{path} is a folder, not an image file")
+    return files
+
+
+def load_images(paths: PathLike | Sequence[PathLike], size: int = 512, *, square_ok: bool = False,
+                patch_size: int = 16) -> list[dict]:
+    """Load photos exactly as the official DUSt3R `load_images`, as network view dicts.
+
+    `paths` is a folder (its image files in sorted name order) or a list of image files.
+    Each view: `img` float32 [1,3,H,W] in [-1, 1], `true_shape` int32 [[H, W]] (numpy, as
+    the official loader), `idx`, `instance` = str(idx), and `photo` (a `Photo`).
+    Raises `ImageError` naming the file for a missing, unreadable or too thin photo, and
+    when there are no photos at all.
+    """
+    views = []
+    for idx, path in enumerate(_resolve_paths(paths)):
+        img, orientation = _open_upright(path)
+        resized, box = network_geometry(img.size, size, square_ok=square_ok, patch_size=patch_size)
+        width, height = box[2] - box[0], box[3] - box[1]
+        if width < patch_size or height < patch_size:
+            raise ImageError(
+                f"{path} is too narrow: its {img.size[0]}x{img.size[1]} pixels become "
+                f"{width}x{height} for the network, which needs at least one "
+                f"{patch_size}x{patch_size} patch each way (the short side must be at least "
+                f"{patch_size}/{size} of the long side)")
+        resample = Image.Resampling.LANCZOS if max(img.size) > max(resized) else Image.Resampling.BICUBIC
+        net = img.resize(resized, resample).crop(box)
+        pixels = torch.from_numpy(np.asarray(net).copy()).permute(2, 0, 1)
+        views.append(dict(
+            img=pixels.float().div(255).sub(0.5).div(0.5)[None],
+            true_shape=np.int32([[height, width]]),
+            idx=idx,
+            instance=str(idx),
+            photo=Photo(path, img.size, orientation, resized, box),
+        ))
+    return views
