@@ -1,0 +1,244 @@
+"""Photos in, aligned Scene out: every setting of a run in one plain object, and `run()`.
+
+The Blender panel, the command line and scripts all fill a `JobParams` and call `run()`; the
+panel does it on a worker thread through `core.jobs`. Nothing here touches bpy.
+"""
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field, replace
+from typing import Callable, Optional, Sequence
+
+import numpy as np
+
+from .errors import Dust3rError, raise_if_cancelled
+from .scene import Scene
+
+Progress = Optional[Callable[[str, int, int], None]]  # (stage, done, total)
+Cancel = Optional[Callable[[], bool]]
+# predictor(pairs, progress, cancel) -> pairwise dict in the official inference() layout;
+# replaces model loading and the network (ground-truth predictions, tests).
+Predictor = Callable[[list, Callable[[int, int], None], Cancel], dict]
+
+RELEASED_MODELS = ("512_dpt", "512_linear", "224_linear")
+DEVICES = ("auto", "cuda", "cpu")
+PRECISIONS = ("fp32", "bf16", "fp16")
+SCHEDULES = ("cosine", "linear")
+STAGES = ("model", "images", "pairs", "align", "import")
+
+
+class OutOfMemory(Dust3rError):
+    """The GPU (or CPU) ran out of memory; the message says what to change."""
+
+
+@dataclass
+class KnownCamera:
+    """What the user knows about one photo's camera; None = solve for it.
+
+    `c2w` is camera-to-world with OpenCV axes (x right, y down, z forward) in the
+    reconstruction world (see `core.cameras.world_matrix` for Blender's); `focal` and `pp`
+    are in pixels of the original, EXIF-upright photo.
+    """
+
+    c2w: Optional[np.ndarray] = None  # [4, 4]
+    focal: Optional[float] = None
+    pp: Optional[tuple[float, float]] = None
+
+
+@dataclass
+class ImportOptions:
+    """How the Scene becomes Blender data (used by `importer.import_scene`)."""
+
+    collection_name: str = ""  # "" = "DUSt3R <first photo's folder>"
+    points: bool = True
+    cameras: bool = True
+    background_images: bool = True  # the EXIF-upright photo behind each camera
+    point_radius: float = 0.0  # Blender units; 0 = about one pixel's footprint
+    confidence_threshold: float = 0.0  # initial value of the live threshold (0 = min_conf_thr)
+    max_points: int = 0  # 0 = all; otherwise a random subset of this size
+    scale: float = 0.0  # reconstruction -> Blender units; 0 = auto (known poses: 1)
+    set_active_camera: bool = True  # make the first photo's camera the scene camera
+
+
+@dataclass
+class JobParams:
+    """Every setting of one reconstruction, copied from the UI on the main thread."""
+
+    photos: Sequence[str] | str = ()  # image files, or one folder
+    model: str = "512_dpt"  # released name, Hugging Face repo id, or a local file/folder
+    model_dir: str = ""  # where released checkpoints are downloaded and looked for
+    device: str = "auto"
+    precision: str = "fp32"
+    scene_graph: str = "complete"  # complete | swin-K | logwin-K | oneref-R [-noncyclic]
+    batch_size: int = 8
+    niter: int = 300
+    lr: float = 0.01
+    schedule: str = "cosine"
+    min_conf_thr: float = 3.0
+    clean: bool = True
+    shared_focal: bool = False
+    known_cameras: dict[int, KnownCamera] = field(default_factory=dict)
+    image_size: int = 0  # network input size; 0 = the model's (512, or 224 for 224 models)
+    import_options: ImportOptions = field(default_factory=ImportOptions)
+
+    def validate(self) -> None:
+        """Raise `Dust3rError` for settings no run could use (before any work starts)."""
+        checks = [
+            (self.device in DEVICES, f"device must be one of {DEVICES}, not {self.device!r}"),
+            (self.precision in PRECISIONS,
+             f"precision must be one of {PRECISIONS}, not {self.precision!r}"),
+            (self.schedule in SCHEDULES,
+             f"schedule must be one of {SCHEDULES}, not {self.schedule!r}"),
+            (self.batch_size >= 1, f"batch size must be at least 1, not {self.batch_size}"),
+            (self.niter >= 0, f"iterations must not be negative, not {self.niter}"),
+            (self.lr > 0, f"learning rate must be positive, not {self.lr}"),
+            (self.min_conf_thr >= 0,
+             f"confidence threshold must not be negative, not {self.min_conf_thr}"),
+            (self.image_size in (0, 224, 512), f"image size must be 224 or 512, not {self.image_size}"),
+            (bool(self.photos), "No photos given"),
+            (bool(self.model), "No model given"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise Dust3rError(message)
+
+    @property
+    def has_known_poses(self) -> bool:
+        return any(k.c2w is not None for k in self.known_cameras.values())
+
+
+@dataclass
+class Result:
+    """A finished run: the Scene, how to import it, and what it cost."""
+
+    scene: Scene
+    import_options: ImportOptions
+    n_pairs: int
+    seconds: dict[str, float]  # per stage
+
+    def summary(self) -> str:
+        total = sum(self.seconds.values())
+        return f"{self.scene.n_images} photos, {self.n_pairs} pairs, {total:.1f} s"
+
+
+def torch_dtype(precision: str):
+    import torch
+
+    return {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[precision]
+
+
+def load_model(params: JobParams, progress: Progress = None, cancel: Cancel = None):
+    """The network of `params.model` on the device of `params.device` (downloads if needed)."""
+    from .inference import resolve_device
+    from .weights import load_model as load_weights
+
+    raise_if_cancelled(cancel)
+    report = (lambda done, total: progress("model", done, total)) if progress else None
+    kwargs = {"model_dir": params.model_dir} if params.model_dir else {}
+    return load_weights(params.model, device=resolve_device(params.device), progress=report,
+                        **kwargs)
+
+
+def model_image_size(model, params: JobParams) -> int:
+    """The network input size: the user's choice, else the one the model was trained at."""
+    if params.image_size:
+        return params.image_size
+    size = getattr(model, "image_size", None)
+    if size:
+        return int(size)
+    return 224 if "224" in os.path.basename(str(params.model)) else 512
+
+
+def run(params: JobParams, progress: Progress = None, cancel: Cancel = None,
+        predictor: Optional[Predictor] = None, model=None) -> Result:
+    """Load photos, pair them, predict (network or `predictor`), align. Synchronous.
+
+    `progress(stage, done, total)` is called with the stages of `STAGES`; `cancel()` is
+    checked between every batch and iteration and raises `core.errors.Cancelled`.
+    `model` is an already loaded network (the UI's cache); without it and without a
+    `predictor` the model of `params` is loaded here. Raises `Dust3rError` for bad input.
+    """
+    params.validate()
+    report = progress or (lambda stage, done, total: None)
+    seconds: dict[str, float] = {}
+    try:
+        t0 = time.perf_counter()
+        if predictor is None and model is None:
+            model = load_model(params, progress, cancel)
+        seconds["model"] = time.perf_counter() - t0
+        return _reconstruct(params, report, cancel, predictor, model, seconds)
+    except MemoryError as exc:
+        raise OutOfMemory(out_of_memory_advice("memory")) from exc
+    except RuntimeError as exc:
+        if _is_cuda_oom(exc):
+            raise OutOfMemory(out_of_memory_advice("GPU memory")) from exc
+        raise
+
+
+def _reconstruct(params, report, cancel, predictor, model, seconds) -> Result:
+    from .align import global_align
+    from .images import load_images
+    from .inference import resolve_device, run_pairs
+    from .pairs import make_pairs
+
+    t0 = time.perf_counter()
+    size = params.image_size or 512 if predictor is not None else model_image_size(model, params)
+    report("images", 0, 1)
+    images = load_images(params.photos, size=size)
+    report("images", 1, 1)
+    raise_if_cancelled(cancel)
+    _check_known_cameras(params, len(images))
+    pairs = make_pairs(images, scene_graph=params.scene_graph)
+    seconds["images"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    pair_progress = lambda done, total: report("pairs", done, total)  # noqa: E731
+    if predictor is not None:
+        pairwise = predictor(pairs, pair_progress, cancel)
+    else:
+        pairwise = run_pairs(model, pairs, device=resolve_device(params.device),
+                             batch_size=params.batch_size, dtype=torch_dtype(params.precision),
+                             progress=pair_progress, cancel=cancel)
+    seconds["pairs"] = time.perf_counter() - t0
+    raise_if_cancelled(cancel)
+
+    t0 = time.perf_counter()
+    known = params.known_cameras
+    scene = global_align(
+        pairwise, niter=params.niter, lr=params.lr, schedule=params.schedule,
+        min_conf_thr=params.min_conf_thr, clean=params.clean, shared_focal=params.shared_focal,
+        known_poses=_per_image(known, "c2w"), known_focals=_per_image(known, "focal"),
+        known_pp=_per_image(known, "pp"),
+        progress=lambda done, total, *_: report("align", done, total), cancel=cancel,
+        device=resolve_device(params.device))
+    seconds["align"] = time.perf_counter() - t0
+
+    options = params.import_options
+    if params.has_known_poses and not options.scale:
+        options = replace(options, scale=1.0)  # the user's cameras fix the scale and frame
+    return Result(scene, options, len(pairs), seconds)
+
+
+def _check_known_cameras(params: JobParams, n_images: int) -> None:
+    bad = [i for i in params.known_cameras if not 0 <= i < n_images]
+    if bad:
+        raise Dust3rError(f"Known cameras were given for image {bad[0]}, but there are only "
+                          f"{n_images} photos")
+
+
+def _per_image(known: dict[int, KnownCamera], attr: str) -> Optional[dict]:
+    values = {i: getattr(k, attr) for i, k in known.items() if getattr(k, attr) is not None}
+    return values or None
+
+
+def _is_cuda_oom(exc: BaseException) -> bool:
+    import torch
+
+    return isinstance(exc, torch.cuda.OutOfMemoryError) or "out of memory" in str(exc).lower()
+
+
+def out_of_memory_advice(what: str) -> str:
+    return (f"Out of {what}. Try fewer photos, a sparser pair graph (e.g. swin-3 or oneref-0 "
+            "instead of complete), the 224_linear model, a smaller batch size, or bf16/fp16 "
+            "precision on the GPU.")

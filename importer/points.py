@@ -1,0 +1,124 @@
+"""The point cloud as a mesh of vertices, shown as points by a Geometry Nodes modifier.
+
+The mesh keeps the data (`position`, a linear `Color`, `confidence`, `image_index`); the
+modifier turns vertices into render points with a live radius and confidence threshold, and
+an emission material shows the photo colours unlit, in Cycles and EEVEE alike.
+"""
+from __future__ import annotations
+
+import bpy
+import numpy as np
+
+COLOR = "Color"
+CONFIDENCE = "confidence"
+IMAGE_INDEX = "image_index"
+MODIFIER = "DUSt3R Points"
+# Modifier inputs, in order (name, socket type, default); their identifiers come from the tree.
+INPUTS = (("Radius", "NodeSocketFloat", 0.01), ("Min Confidence", "NodeSocketFloat", 0.0),
+          ("Material", "NodeSocketMaterial", None))
+
+
+def srgb_to_linear(c: np.ndarray) -> np.ndarray:
+    """IEC 61966-2-1 decoding: Blender's FLOAT_COLOR attributes hold scene-linear values."""
+    c = np.asarray(c, np.float32)
+    return np.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4).astype(np.float32)
+
+
+def points_mesh(name: str, xyz: np.ndarray, rgb_srgb: np.ndarray, confidence: np.ndarray,
+                image_index: np.ndarray) -> bpy.types.Mesh:
+    """A vertex-only mesh with the cloud's attributes (numpy bulk writes, no Python loops)."""
+    mesh = bpy.data.meshes.new(name)
+    n = len(xyz)
+    mesh.vertices.add(n)
+    mesh.attributes["position"].data.foreach_set(
+        "vector", np.ascontiguousarray(xyz, np.float32).ravel())
+    rgba = np.ones((n, 4), np.float32)
+    rgba[:, :3] = srgb_to_linear(rgb_srgb)
+    mesh.color_attributes.new(COLOR, "FLOAT_COLOR", "POINT")
+    mesh.attributes.new(CONFIDENCE, "FLOAT", "POINT")
+    mesh.attributes.new(IMAGE_INDEX, "INT", "POINT")
+    # Re-fetch by name: a reference dangles once another attribute is added (segfault).
+    mesh.attributes[COLOR].data.foreach_set("color", rgba.ravel())
+    mesh.attributes[CONFIDENCE].data.foreach_set("value", np.asarray(confidence, np.float32))
+    mesh.attributes[IMAGE_INDEX].data.foreach_set("value", np.asarray(image_index, np.int32))
+    mesh.color_attributes.active_color_name = COLOR
+    mesh.color_attributes.render_color_index = mesh.color_attributes.active_color_index
+    mesh.update()
+    return mesh
+
+
+def points_material(name: str) -> bpy.types.Material:
+    """Unlit photo colours: the point's `Color` attribute into an Emission shader."""
+    mat = bpy.data.materials.new(name)
+    if bpy.app.version < (5, 0, 0):
+        mat.use_nodes = True  # 5.0 always has a tree (and deprecates the flag)
+    nodes, links = mat.node_tree.nodes, mat.node_tree.links
+    nodes.clear()
+    attribute = nodes.new("ShaderNodeAttribute")
+    attribute.attribute_type = "GEOMETRY"
+    attribute.attribute_name = COLOR
+    emission = nodes.new("ShaderNodeEmission")
+    emission.inputs["Strength"].default_value = 1.0
+    output = nodes.new("ShaderNodeOutputMaterial")
+    links.new(attribute.outputs["Color"], emission.inputs["Color"])
+    links.new(emission.outputs["Emission"], output.inputs["Surface"])
+    attribute.location, emission.location, output.location = (-400, 0), (-150, 0), (100, 0)
+    mat.diffuse_color = (0.8, 0.8, 0.8, 1.0)
+    return mat
+
+
+def points_node_group(name: str) -> bpy.types.NodeTree:
+    """Mesh to Points of the vertices whose confidence reaches the threshold, with a material."""
+    ng = bpy.data.node_groups.new(name, "GeometryNodeTree")
+    ng.is_modifier = True
+    ng.interface.new_socket(name="Geometry", in_out="INPUT", socket_type="NodeSocketGeometry")
+    for socket_name, socket_type, default in INPUTS:
+        socket = ng.interface.new_socket(name=socket_name, in_out="INPUT", socket_type=socket_type)
+        if default is not None:
+            socket.default_value = default
+            socket.min_value = 0.0
+    ng.interface.new_socket(name="Geometry", in_out="OUTPUT", socket_type="NodeSocketGeometry")
+
+    nodes, links = ng.nodes, ng.links
+    group_in, group_out = nodes.new("NodeGroupInput"), nodes.new("NodeGroupOutput")
+    conf = nodes.new("GeometryNodeInputNamedAttribute")
+    conf.data_type = "FLOAT"
+    conf.inputs["Name"].default_value = CONFIDENCE
+    compare = nodes.new("FunctionNodeCompare")
+    compare.data_type, compare.operation = "FLOAT", "GREATER_EQUAL"
+    to_points = nodes.new("GeometryNodeMeshToPoints")
+    to_points.mode = "VERTICES"
+    set_material = nodes.new("GeometryNodeSetMaterial")
+    links.new(conf.outputs["Attribute"], compare.inputs[0])  # A
+    links.new(group_in.outputs["Min Confidence"], compare.inputs[1])  # B
+    links.new(group_in.outputs["Geometry"], to_points.inputs["Mesh"])
+    links.new(compare.outputs["Result"], to_points.inputs["Selection"])
+    links.new(group_in.outputs["Radius"], to_points.inputs["Radius"])
+    links.new(to_points.outputs["Points"], set_material.inputs["Geometry"])
+    links.new(group_in.outputs["Material"], set_material.inputs["Material"])
+    links.new(set_material.outputs["Geometry"], group_out.inputs["Geometry"])
+    for x, node in enumerate((group_in, conf, compare, to_points, set_material, group_out)):
+        node.location = (x * 220 - 600, 0)
+    return ng
+
+
+def add_points_modifier(obj: bpy.types.Object, node_group: bpy.types.NodeTree,
+                        material: bpy.types.Material, radius: float,
+                        min_confidence: float) -> bpy.types.Modifier:
+    modifier = obj.modifiers.new(MODIFIER, "NODES")
+    modifier.node_group = node_group
+    ids = {item.name: item.identifier for item in node_group.interface.items_tree
+           if getattr(item, "in_out", None) == "INPUT"}
+    modifier[ids["Radius"]] = float(radius)
+    modifier[ids["Min Confidence"]] = float(min_confidence)
+    modifier[ids["Material"]] = material
+    return modifier
+
+
+def set_points_input(obj: bpy.types.Object, name: str, value) -> None:
+    """Change a live input ("Radius", "Min Confidence") of an imported cloud."""
+    modifier = obj.modifiers[MODIFIER]
+    ids = {item.name: item.identifier for item in modifier.node_group.interface.items_tree
+           if getattr(item, "in_out", None) == "INPUT"}
+    modifier[ids[name]] = value
+    obj.update_tag()
