@@ -24,6 +24,10 @@ class AlignmentError(Dust3rError):
     """The pairwise predictions cannot be aligned into one scene."""
 
 
+class OutOfMemory(Dust3rError):
+    """The GPU (or CPU) ran out of memory; the message says what to change."""
+
+
 class Cancelled(Exception):
     """The user cancelled the job; not an error, so not a `Dust3rError`."""
 

@@ -12,7 +12,7 @@ from typing import Callable, Optional, Sequence
 
 import numpy as np
 
-from .errors import Dust3rError, raise_if_cancelled
+from .errors import Dust3rError, OutOfMemory, raise_if_cancelled
 from .scene import Scene
 
 Progress = Optional[Callable[[str, int, int], None]]  # (stage, done, total)
@@ -26,10 +26,6 @@ DEVICES = ("auto", "cuda", "cpu")
 PRECISIONS = ("fp32", "bf16", "fp16")
 SCHEDULES = ("cosine", "linear")
 STAGES = ("model", "images", "pairs", "align", "import")
-
-
-class OutOfMemory(Dust3rError):
-    """The GPU (or CPU) ran out of memory; the message says what to change."""
 
 
 @dataclass
