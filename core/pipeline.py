@@ -5,8 +5,8 @@ panel does it on a worker thread through `core.jobs`. Nothing here touches bpy.
 """
 from __future__ import annotations
 
-import os
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from typing import Callable, Optional, Sequence
 
@@ -75,7 +75,7 @@ class JobParams:
     clean: bool = True
     shared_focal: bool = False
     known_cameras: dict[int, KnownCamera] = field(default_factory=dict)
-    image_size: int = 0  # network input size; 0 = the model's (512, or 224 for 224 models)
+    image_size: int = 0  # network input size (512, 224); 0 = the size the model was trained at
     import_options: ImportOptions = field(default_factory=ImportOptions)
 
     def validate(self) -> None:
@@ -91,7 +91,7 @@ class JobParams:
             (self.lr > 0, f"learning rate must be positive, not {self.lr}"),
             (self.min_conf_thr >= 0,
              f"confidence threshold must not be negative, not {self.min_conf_thr}"),
-            (self.image_size in (0, 224, 512), f"image size must be 224 or 512, not {self.image_size}"),
+            (self.image_size >= 0, f"image size must not be negative, not {self.image_size}"),
             (bool(self.photos), "No photos given"),
             (bool(self.model), "No model given"),
         ]
@@ -140,10 +140,8 @@ def model_image_size(model, params: JobParams) -> int:
     """The network input size: the user's choice, else the one the model was trained at."""
     if params.image_size:
         return params.image_size
-    size = getattr(model, "image_size", None)
-    if size:
-        return int(size)
-    return 224 if "224" in os.path.basename(str(params.model)) else 512
+    size = getattr(model, "config", {}).get("img_size")  # [H, W] the model was trained at
+    return int(max(size)) if size else 512
 
 
 def run(params: JobParams, progress: Progress = None, cancel: Cancel = None,
@@ -158,18 +156,12 @@ def run(params: JobParams, progress: Progress = None, cancel: Cancel = None,
     params.validate()
     report = progress or (lambda stage, done, total: None)
     seconds: dict[str, float] = {}
-    try:
+    with memory_errors():
         t0 = time.perf_counter()
         if predictor is None and model is None:
             model = load_model(params, progress, cancel)
         seconds["model"] = time.perf_counter() - t0
         return _reconstruct(params, report, cancel, predictor, model, seconds)
-    except MemoryError as exc:
-        raise OutOfMemory(out_of_memory_advice("memory")) from exc
-    except RuntimeError as exc:
-        if _is_cuda_oom(exc):
-            raise OutOfMemory(out_of_memory_advice("GPU memory")) from exc
-        raise
 
 
 def _reconstruct(params, report, cancel, predictor, model, seconds) -> Result:
@@ -179,7 +171,7 @@ def _reconstruct(params, report, cancel, predictor, model, seconds) -> Result:
     from .pairs import make_pairs
 
     t0 = time.perf_counter()
-    size = params.image_size or 512 if predictor is not None else model_image_size(model, params)
+    size = (params.image_size or 512) if predictor is not None else model_image_size(model, params)
     report("images", 0, 1)
     images = load_images(params.photos, size=size)
     report("images", 1, 1)
@@ -228,13 +220,19 @@ def _per_image(known: dict[int, KnownCamera], attr: str) -> Optional[dict]:
     return values or None
 
 
-def _is_cuda_oom(exc: BaseException) -> bool:
-    import torch
+@contextmanager
+def memory_errors():
+    """Turn out-of-memory errors (GPU or CPU) into `OutOfMemory` with advice."""
+    from .inference import OUT_OF_MEMORY_ADVICE
 
-    return isinstance(exc, torch.cuda.OutOfMemoryError) or "out of memory" in str(exc).lower()
+    try:
+        yield
+    except MemoryError as exc:
+        raise OutOfMemory(f"Out of memory. {OUT_OF_MEMORY_ADVICE}") from exc
+    except RuntimeError as exc:
+        if isinstance(exc, Dust3rError) or "out of memory" not in str(exc).lower():
+            raise
+        import torch
 
-
-def out_of_memory_advice(what: str) -> str:
-    return (f"Out of {what}. Try fewer photos, a sparser pair graph (e.g. swin-3 or oneref-0 "
-            "instead of complete), the 224_linear model, a smaller batch size, or bf16/fp16 "
-            "precision on the GPU.")
+        torch.cuda.empty_cache()
+        raise OutOfMemory(f"Out of GPU memory. {OUT_OF_MEMORY_ADVICE}") from exc

@@ -1,0 +1,174 @@
+"""One background reconstruction at a time, and the loaded network kept between runs.
+
+The worker thread runs `pipeline.run` and never touches bpy; it reports through a queue of
+events that the Blender side drains on the main thread (a timer in the UI, a loop in tests).
+The module holds the project's only global state: the active job and the model cache.
+"""
+from __future__ import annotations
+
+import gc
+import queue
+import sys
+import threading
+import traceback
+from dataclasses import dataclass
+from typing import Any, Callable, Optional
+
+from . import pipeline
+from .errors import Cancelled, Dust3rError
+
+
+@dataclass(frozen=True)
+class Event:
+    """What the worker reports: kind "progress" (stage, done, total), then exactly one of
+    "done" (result), "error" (message) or "cancelled"."""
+
+    kind: str
+    stage: str = ""
+    done: int = 0
+    total: int = 0
+    result: Optional[pipeline.Result] = None
+    message: str = ""
+
+
+class ModelCache:
+    """The last loaded network, reused while the model, folder and device stay the same."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._key: Optional[tuple] = None
+        self._model = None
+
+    def get(self, params: pipeline.JobParams, progress=None, cancel=None):
+        from .inference import resolve_device
+
+        key = (params.model, params.model_dir, str(resolve_device(params.device)))
+        with self._lock:
+            if self._key == key:
+                return self._model
+            self._drop()  # free the old network before loading the next one
+            self._model = pipeline.load_model(params, progress, cancel)
+            self._key = key
+            return self._model
+
+    @property
+    def loaded(self) -> Optional[str]:
+        """What is loaded, e.g. "512_dpt on cuda", or None."""
+        key = self._key
+        return f"{key[0]} on {key[2]}" if key else None
+
+    def unload(self) -> None:
+        """Release the network and return its GPU memory to the driver."""
+        with self._lock:
+            self._drop()
+
+    def _drop(self) -> None:
+        self._model, self._key = None, None
+        gc.collect()
+        torch = sys.modules.get("torch")
+        if torch is not None and torch.cuda.is_available():
+            torch.cuda.empty_cache()
+
+
+MODELS = ModelCache()
+
+
+class Job:
+    """`pipeline.run(params)` on a daemon thread, with progress events and a cancel flag."""
+
+    def __init__(self, params: pipeline.JobParams, predictor=None,
+                 models: Optional[ModelCache] = MODELS,
+                 run: Callable[..., pipeline.Result] = pipeline.run) -> None:
+        self.params = params
+        self._predictor, self._models, self._run = predictor, models, run
+        self._events: "queue.Queue[Event]" = queue.Queue()
+        self._cancel = threading.Event()
+        self._thread = threading.Thread(target=self._work, name="dust3r-reconstruction",
+                                        daemon=True)
+
+    def start(self) -> "Job":
+        self._thread.start()
+        return self
+
+    def cancel(self) -> None:
+        """Ask the worker to stop at its next batch or iteration."""
+        self._cancel.set()
+
+    @property
+    def cancel_requested(self) -> bool:
+        return self._cancel.is_set()
+
+    @property
+    def running(self) -> bool:
+        return self._thread.is_alive()
+
+    def join(self, timeout: Optional[float] = None) -> bool:
+        """Wait for the worker; True when it has ended."""
+        if self._thread.ident is not None:
+            self._thread.join(timeout)
+        return not self._thread.is_alive()
+
+    def events(self) -> list[Event]:
+        """Every event reported since the last call (non-blocking)."""
+        out = []
+        while True:
+            try:
+                out.append(self._events.get_nowait())
+            except queue.Empty:
+                return out
+
+    def _progress(self, stage: str, done: int, total: int) -> None:
+        self._events.put(Event("progress", stage, int(done), int(total)))
+
+    def _work(self) -> None:
+        cancel = self._cancel.is_set
+        try:
+            model = None
+            if self._predictor is None and self._models is not None:
+                with pipeline.memory_errors():
+                    model = self._models.get(self.params, self._progress, cancel)
+            result = self._run(self.params, progress=self._progress, cancel=cancel,
+                               predictor=self._predictor, model=model)
+        except Cancelled:
+            self._events.put(Event("cancelled"))
+        except Dust3rError as exc:
+            self._events.put(Event("error", message=str(exc)))
+        except Exception as exc:  # a bug: say so, with the trace on the console
+            traceback.print_exc()
+            self._events.put(Event("error", message=f"Unexpected error ({type(exc).__name__}: "
+                                                    f"{exc}); details on the system console"))
+        else:
+            self._events.put(Event("done", result=result))
+
+
+_active: Optional[Job] = None
+
+
+def start(params: pipeline.JobParams, predictor=None, **kwargs: Any) -> Job:
+    """Start the one background job; `Dust3rError` if one is still running."""
+    global _active
+    if _active is not None and _active.running:
+        raise Dust3rError("A reconstruction is already running: wait for it or cancel it")
+    params.validate()
+    _active = Job(params, predictor, **kwargs).start()
+    return _active
+
+
+def active() -> Optional[Job]:
+    """The job started last, until `clear()`; it may have finished."""
+    return _active
+
+
+def clear() -> None:
+    global _active
+    _active = None
+
+
+def stop(timeout: float = 10.0) -> bool:
+    """Cancel the active job and wait for its thread (add-on disable, file load)."""
+    job = _active
+    clear()
+    if job is None:
+        return True
+    job.cancel()
+    return job.join(timeout)

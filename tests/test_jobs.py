@@ -1,0 +1,144 @@
+"""The background job: events, cancel within one step, errors, one job at a time, model cache."""
+import threading
+import time
+
+import pytest
+
+from core import jobs, pipeline
+from core.errors import Cancelled, Dust3rError, ImageError, raise_if_cancelled
+
+PARAMS = pipeline.JobParams(photos=["a.jpg"], model="512_dpt")
+
+
+def wait_for_end(job, timeout=10.0):
+    events = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        events += job.events()
+        if events and events[-1].kind != "progress":
+            return events
+        time.sleep(0.005)
+    raise TimeoutError
+
+
+def fake_run(steps=5, delay=0.0, fail=None):
+    def run(params, progress=None, cancel=None, predictor=None, model=None):
+        for i in range(steps):
+            raise_if_cancelled(cancel)
+            progress("align", i + 1, steps)
+            time.sleep(delay)
+        if fail is not None:
+            raise fail
+        return pipeline.Result(scene=None, import_options=params.import_options, n_pairs=2,
+                               seconds={"align": 0.1})
+    return run
+
+
+def test_progress_events_then_the_result():
+    job = jobs.Job(PARAMS, models=None, run=fake_run()).start()
+    events = wait_for_end(job)
+    assert [(e.stage, e.done, e.total) for e in events[:-1]] == [("align", i, 5) for i in range(1, 6)]
+    assert events[-1].kind == "done" and events[-1].result.n_pairs == 2
+    assert job.join(1.0) and not job.running
+
+
+def test_cancel_stops_at_the_next_step():
+    started = threading.Event()
+
+    def run(params, progress=None, cancel=None, predictor=None, model=None):
+        for i in range(1000):
+            raise_if_cancelled(cancel)
+            started.set()
+            time.sleep(0.01)
+        return None
+
+    job = jobs.Job(PARAMS, models=None, run=run).start()
+    assert started.wait(5)
+    t0 = time.monotonic()
+    job.cancel()
+    assert job.join(2.0) and time.monotonic() - t0 < 0.5
+    assert [e.kind for e in job.events()] == ["cancelled"]
+
+
+def test_user_errors_keep_their_message_and_bugs_are_reported_as_unexpected(capsys):
+    job = jobs.Job(PARAMS, models=None, run=fake_run(fail=ImageError("Cannot read x.jpg"))).start()
+    assert wait_for_end(job)[-1] == jobs.Event("error", message="Cannot read x.jpg")
+    job = jobs.Job(PARAMS, models=None, run=fake_run(fail=KeyError("pts3d"))).start()
+    event = wait_for_end(job)[-1]
+    assert event.kind == "error" and "Unexpected error (KeyError" in event.message
+    assert "Traceback" in capsys.readouterr().err
+
+
+def test_a_cuda_out_of_memory_error_becomes_advice():
+    import torch
+
+    oom = torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+    fails = lambda *a, **k: (_ for _ in ()).throw(oom)  # noqa: E731
+
+    class Models(jobs.ModelCache):
+        get = fails
+
+    job = jobs.Job(PARAMS, models=Models(), run=fake_run()).start()
+    event = wait_for_end(job)[-1]
+    assert event.kind == "error" and "Out of GPU memory" in event.message
+    assert "fewer photos" in event.message and "224_linear" in event.message
+
+
+def test_only_one_job_runs_at_a_time():
+    gate = threading.Event()
+
+    def run(params, progress=None, cancel=None, predictor=None, model=None):
+        gate.wait(5)
+        raise Cancelled()
+
+    job = jobs.start(PARAMS, models=None, run=run)
+    try:
+        with pytest.raises(Dust3rError, match="already running"):
+            jobs.start(PARAMS, models=None, run=run)
+        assert jobs.active() is job
+    finally:
+        gate.set()
+        assert jobs.stop(5)
+    assert jobs.active() is None
+    jobs.start(PARAMS, models=None, run=fake_run())  # free again once the first has ended
+    assert jobs.stop(5)
+
+
+def test_invalid_settings_are_refused_before_a_thread_starts():
+    with pytest.raises(Dust3rError, match="precision"):
+        jobs.start(pipeline.JobParams(photos=["a.jpg"], precision="fp8"), models=None,
+                   run=fake_run())
+    assert jobs.active() is None
+
+
+def test_the_model_is_loaded_once_and_unloaded_on_request(monkeypatch):
+    loads = []
+    monkeypatch.setattr(pipeline, "load_model",
+                        lambda params, progress, cancel: loads.append(params.model) or object())
+    cache = jobs.ModelCache()
+    first = cache.get(PARAMS)
+    assert cache.get(pipeline.JobParams(photos=["b.jpg"], model="512_dpt")) is first
+    assert loads == ["512_dpt"] and cache.loaded == "512_dpt on cpu"
+    other = cache.get(pipeline.JobParams(photos=["b.jpg"], model="224_linear"))
+    assert other is not first and loads == ["512_dpt", "224_linear"]
+    cache.unload()
+    assert cache.loaded is None
+    cache.get(PARAMS)
+    assert loads == ["512_dpt", "224_linear", "512_dpt"]
+
+
+def test_the_job_passes_the_cached_model_to_the_pipeline(monkeypatch):
+    model = object()
+    monkeypatch.setattr(pipeline, "load_model", lambda params, progress, cancel: model)
+    seen = {}
+
+    def run(params, progress=None, cancel=None, predictor=None, model=None):
+        seen["model"] = model
+        return None
+
+    wait_for_end(jobs.Job(PARAMS, models=jobs.ModelCache(), run=run).start())
+    assert seen["model"] is model
+    seen.clear()
+    predictor = object()
+    wait_for_end(jobs.Job(PARAMS, predictor=predictor, models=jobs.ModelCache(), run=run).start())
+    assert seen["model"] is None  # a predictor replaces the network: nothing is loaded
