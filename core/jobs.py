@@ -73,18 +73,17 @@ class ModelCache:
 MODELS = ModelCache()
 
 
-class Job:
-    """`pipeline.run(params)` on a daemon thread, with progress events and a cancel flag."""
+Work = Callable[[Callable[[str, int, int], None], Callable[[], bool]], Any]  # (progress, cancel)
 
-    def __init__(self, params: pipeline.JobParams, predictor=None,
-                 models: Optional[ModelCache] = MODELS,
-                 run: Callable[..., pipeline.Result] = pipeline.run) -> None:
-        self.params = params
-        self._predictor, self._models, self._run = predictor, models, run
+
+class Job:
+    """`work(progress, cancel)` on a daemon thread, with progress events and a cancel flag."""
+
+    def __init__(self, work: Work, name: str = "dust3r-job") -> None:
+        self._work_fn = work
         self._events: "queue.Queue[Event]" = queue.Queue()
         self._cancel = threading.Event()
-        self._thread = threading.Thread(target=self._work, name="dust3r-reconstruction",
-                                        daemon=True)
+        self._thread = threading.Thread(target=self._work, name=name, daemon=True)
 
     def start(self) -> "Job":
         self._thread.start()
@@ -121,14 +120,8 @@ class Job:
         self._events.put(Event("progress", stage, int(done), int(total)))
 
     def _work(self) -> None:
-        cancel = self._cancel.is_set
         try:
-            model = None
-            if self._predictor is None and self._models is not None:
-                with pipeline.memory_errors():
-                    model = self._models.get(self.params, self._progress, cancel)
-            result = self._run(self.params, progress=self._progress, cancel=cancel,
-                               predictor=self._predictor, model=model)
+            result = self._work_fn(self._progress, self._cancel.is_set)
         except Cancelled:
             self._events.put(Event("cancelled"))
         except Dust3rError as exc:
@@ -141,34 +134,61 @@ class Job:
             self._events.put(Event("done", result=result))
 
 
-_active: Optional[Job] = None
+def reconstruction(params: pipeline.JobParams, predictor=None,
+                   models: Optional[ModelCache] = MODELS,
+                   run: Callable[..., pipeline.Result] = pipeline.run) -> Work:
+    """The work of one reconstruction: the cached network (unless a predictor replaces it),
+    then `pipeline.run`."""
+
+    def work(progress, cancel) -> pipeline.Result:
+        model = None
+        if predictor is None and models is not None:
+            with pipeline.memory_errors():
+                model = models.get(params, progress, cancel)
+        return run(params, progress=progress, cancel=cancel, predictor=predictor, model=model)
+
+    return work
+
+
+# The running background tasks by kind: "reconstruct", and the preferences' "install" and
+# "download". One of each kind at a time.
+_active: dict[str, Job] = {}
+LABELS = {"reconstruct": "A reconstruction", "install": "A dependency install",
+          "download": "A model download"}
+
+
+def start_task(kind: str, work: Work) -> Job:
+    """Start `work` as the one task of `kind`; `Dust3rError` if one is still running."""
+    job = _active.get(kind)
+    if job is not None and job.running:
+        raise Dust3rError(f"{LABELS.get(kind, kind)} is already running: wait for it or "
+                          "cancel it")
+    _active[kind] = Job(work, name=f"dust3r-{kind}").start()
+    return _active[kind]
 
 
 def start(params: pipeline.JobParams, predictor=None, **kwargs: Any) -> Job:
-    """Start the one background job; `Dust3rError` if one is still running."""
-    global _active
-    if _active is not None and _active.running:
+    """Start the one background reconstruction (settings checked first)."""
+    job = _active.get("reconstruct")
+    if job is not None and job.running:
         raise Dust3rError("A reconstruction is already running: wait for it or cancel it")
     params.validate()
-    _active = Job(params, predictor, **kwargs).start()
-    return _active
+    return start_task("reconstruct", reconstruction(params, predictor, **kwargs))
 
 
-def active() -> Optional[Job]:
-    """The job started last, until `clear()`; it may have finished."""
-    return _active
+def active(kind: str = "reconstruct") -> Optional[Job]:
+    """The task of `kind` started last, until `clear()`; it may have finished."""
+    return _active.get(kind)
 
 
-def clear() -> None:
-    global _active
-    _active = None
+def clear(kind: str = "reconstruct") -> None:
+    _active.pop(kind, None)
 
 
-def stop(timeout: float = 10.0) -> bool:
-    """Cancel the active job and wait for its thread (add-on disable, file load)."""
-    job = _active
-    clear()
-    if job is None:
-        return True
-    job.cancel()
-    return job.join(timeout)
+def stop(kind: Optional[str] = "reconstruct", timeout: float = 10.0) -> bool:
+    """Cancel the task of `kind` (all tasks for None) and wait for its thread to end."""
+    kinds = list(_active) if kind is None else [kind]
+    jobs = [_active.pop(k) for k in kinds if k in _active]
+    for job in jobs:
+        job.cancel()
+    return all(job.join(timeout) for job in jobs)

@@ -35,7 +35,7 @@ def fake_run(steps=5, delay=0.0, fail=None):
 
 
 def test_progress_events_then_the_result():
-    job = jobs.Job(PARAMS, models=None, run=fake_run()).start()
+    job = jobs.Job(jobs.reconstruction(PARAMS, models=None, run=fake_run())).start()
     events = wait_for_end(job)
     assert [(e.stage, e.done, e.total) for e in events[:-1]] == [("align", i, 5) for i in range(1, 6)]
     assert events[-1].kind == "done" and events[-1].result.n_pairs == 2
@@ -52,7 +52,7 @@ def test_cancel_stops_at_the_next_step():
             time.sleep(0.01)
         return None
 
-    job = jobs.Job(PARAMS, models=None, run=run).start()
+    job = jobs.Job(jobs.reconstruction(PARAMS, models=None, run=run)).start()
     assert started.wait(5)
     t0 = time.monotonic()
     job.cancel()
@@ -61,9 +61,11 @@ def test_cancel_stops_at_the_next_step():
 
 
 def test_user_errors_keep_their_message_and_bugs_are_reported_as_unexpected(capsys):
-    job = jobs.Job(PARAMS, models=None, run=fake_run(fail=ImageError("Cannot read x.jpg"))).start()
+    job = jobs.Job(jobs.reconstruction(PARAMS, models=None,
+                                       run=fake_run(fail=ImageError("Cannot read x.jpg")))).start()
     assert wait_for_end(job)[-1] == jobs.Event("error", message="Cannot read x.jpg")
-    job = jobs.Job(PARAMS, models=None, run=fake_run(fail=KeyError("pts3d"))).start()
+    job = jobs.Job(jobs.reconstruction(PARAMS, models=None,
+                                       run=fake_run(fail=KeyError("pts3d")))).start()
     event = wait_for_end(job)[-1]
     assert event.kind == "error" and "Unexpected error (KeyError" in event.message
     assert "Traceback" in capsys.readouterr().err
@@ -78,7 +80,7 @@ def test_a_cuda_out_of_memory_error_becomes_advice():
     class Models(jobs.ModelCache):
         get = fails
 
-    job = jobs.Job(PARAMS, models=Models(), run=fake_run()).start()
+    job = jobs.Job(jobs.reconstruction(PARAMS, models=Models(), run=fake_run())).start()
     event = wait_for_end(job)[-1]
     assert event.kind == "error" and "Out of GPU memory" in event.message
     assert "fewer photos" in event.message and "224_linear" in event.message
@@ -98,10 +100,23 @@ def test_only_one_job_runs_at_a_time():
         assert jobs.active() is job
     finally:
         gate.set()
-        assert jobs.stop(5)
+        assert jobs.stop(timeout=5)
     assert jobs.active() is None
     jobs.start(PARAMS, models=None, run=fake_run())  # free again once the first has ended
-    assert jobs.stop(5)
+    assert jobs.stop(timeout=5)
+
+
+def test_other_kinds_of_task_run_beside_a_reconstruction():
+    gate = threading.Event()
+    jobs.start_task("install", lambda progress, cancel: gate.wait(5))
+    try:
+        with pytest.raises(Dust3rError, match="dependency install is already running"):
+            jobs.start_task("install", lambda progress, cancel: None)
+        jobs.start(PARAMS, models=None, run=fake_run())
+    finally:
+        gate.set()
+        assert jobs.stop(None, timeout=5)
+    assert jobs.active("install") is None and jobs.active() is None
 
 
 def test_invalid_settings_are_refused_before_a_thread_starts():
@@ -136,9 +151,9 @@ def test_the_job_passes_the_cached_model_to_the_pipeline(monkeypatch):
         seen["model"] = model
         return None
 
-    wait_for_end(jobs.Job(PARAMS, models=jobs.ModelCache(), run=run).start())
+    wait_for_end(jobs.Job(jobs.reconstruction(PARAMS, models=jobs.ModelCache(), run=run)).start())
     assert seen["model"] is model
     seen.clear()
     predictor = object()
-    wait_for_end(jobs.Job(PARAMS, predictor=predictor, models=jobs.ModelCache(), run=run).start())
+    wait_for_end(jobs.Job(jobs.reconstruction(PARAMS, predictor, jobs.ModelCache(), run)).start())
     assert seen["model"] is None  # a predictor replaces the network: nothing is loaded

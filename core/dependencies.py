@@ -1,0 +1,132 @@
+"""The Python packages the pipeline needs at run time, and installing the missing ones.
+
+Blender ships numpy but not torch, scipy or pillow; the extension bundles the small pure
+wheels (roma, huggingface_hub, ...). The rest is installed on request with Blender's own
+Python and pip into a folder the extension owns, which is put on `sys.path` only when the
+pipeline is about to run. No bpy here: the preferences call these functions.
+"""
+from __future__ import annotations
+
+import importlib.metadata
+import importlib.util
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from typing import Callable, Optional
+
+from .errors import Cancelled, Dust3rError
+
+# (import name, distribution name): all are needed by the pipeline.
+PACKAGES = (("torch", "torch"), ("scipy", "scipy"), ("PIL", "pillow"), ("roma", "roma"),
+            ("safetensors", "safetensors"), ("huggingface_hub", "huggingface_hub"),
+            ("yaml", "pyyaml"))
+# Compute platforms of the torch wheels: (id, label, index URL or None for PyPI).
+PLATFORMS = (
+    ("cu128", "CUDA 12.8", "https://download.pytorch.org/whl/cu128"),
+    ("cu126", "CUDA 12.6", "https://download.pytorch.org/whl/cu126"),
+    ("cpu", "CPU only", "https://download.pytorch.org/whl/cpu"),
+    ("pypi", "PyPI default (macOS with Metal; Linux with CUDA)", None),
+)
+
+
+@dataclass(frozen=True)
+class Package:
+    module: str
+    distribution: str
+    version: Optional[str]  # None: not importable
+
+    @property
+    def present(self) -> bool:
+        return self.version is not None
+
+    @property
+    def build(self) -> str:
+        """The compute build of torch from its version tag ("+cu128", "+cpu"), else ""."""
+        if self.module != "torch" or not self.version or "+" not in self.version:
+            return ""
+        tag = self.version.split("+", 1)[1]
+        if tag == "cpu":
+            return "CPU only"
+        if tag.startswith("cu") and tag[2:].isdigit() and len(tag) >= 4:
+            return f"CUDA {tag[2:-1]}.{tag[-1]}"  # cu128 -> CUDA 12.8
+        return tag
+
+
+def add_paths(*folders: str) -> None:
+    """Append existing folders to sys.path (after Blender's own packages, which win)."""
+    for folder in folders:
+        if folder and os.path.isdir(folder) and folder not in sys.path:
+            sys.path.append(folder)
+    importlib.invalidate_caches()
+
+
+def status() -> list[Package]:
+    """Which runtime packages are importable and their versions (without importing them)."""
+    out = []
+    for module, dist in PACKAGES:
+        version = None
+        if importlib.util.find_spec(module) is not None:
+            try:
+                version = importlib.metadata.version(dist)
+            except importlib.metadata.PackageNotFoundError:
+                version = "unknown version"
+        out.append(Package(module, dist, version))
+    return out
+
+
+def missing() -> list[str]:
+    return [p.distribution for p in status() if not p.present]
+
+
+def install_commands(target: str, platform: str, packages: list[str],
+                     python: str = sys.executable) -> list[list[str]]:
+    """pip command lines that install `packages` into `target` with `python`.
+
+    torch comes from the index of the chosen compute platform; the rest from PyPI, with
+    numpy pinned to the running one so that nothing compiled against another numpy lands.
+    """
+    urls = {pid: url for pid, _, url in PLATFORMS}
+    if platform not in urls:
+        raise Dust3rError(f"Unknown compute platform {platform!r}: one of {', '.join(urls)}")
+    pip = [python, "-m", "pip", "install", "--upgrade", "--target", target,
+           "--disable-pip-version-check", "--no-input", "--progress-bar", "off"]
+    commands = []
+    if importlib.util.find_spec("pip") is None:
+        commands.append([python, "-m", "ensurepip", "--upgrade"])
+    if "torch" in packages:
+        index = ["--index-url", urls[platform]] if urls[platform] else []
+        commands.append(pip + index + ["torch"])
+    rest = [p for p in packages if p != "torch"]
+    if rest:
+        numpy = importlib.metadata.version("numpy") if importlib.util.find_spec("numpy") else None
+        commands.append(pip + rest + ([f"numpy=={numpy}"] if numpy else []))
+    return commands
+
+
+def install(commands: list[list[str]], progress: Callable[[str, int, int], None],
+            cancel: Callable[[], bool], log: Optional[Callable[[str], None]] = None) -> None:
+    """Run the commands one after the other; `Dust3rError` with pip's last words on failure.
+
+    `progress("install", k, n)` before each command; `log(line)` for every output line;
+    cancel kills the running pip.
+    """
+    for k, command in enumerate(commands):
+        progress("install", k, len(commands))
+        lines: list[str] = []
+        proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                text=True, bufsize=1)
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            lines.append(line.rstrip())
+            if log:
+                log(line.rstrip())
+            if cancel():
+                proc.kill()
+                proc.wait()
+                raise Cancelled()
+        if proc.wait() != 0:
+            tail = "\n".join(lines[-5:])
+            raise Dust3rError(f"Installing failed ({' '.join(command[2:4])} exited with "
+                              f"{proc.returncode}):\n{tail}")
+    progress("install", len(commands), len(commands))

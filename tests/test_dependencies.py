@@ -1,0 +1,53 @@
+"""Runtime dependency status and the pip-based installer (no network: commands are faked)."""
+import sys
+
+import pytest
+
+from core import dependencies
+from core.errors import Cancelled, Dust3rError
+
+
+def test_status_reports_versions_and_torch_build(monkeypatch):
+    monkeypatch.setattr(dependencies, "PACKAGES", (("torch", "torch"),
+                                                   ("no_such_module_xyz", "no-such-dist")))
+    torch, absent = dependencies.status()
+    assert torch.present and torch.version.startswith("2.")
+    assert not absent.present and dependencies.missing() == ["no-such-dist"]
+    assert dependencies.Package("torch", "torch", "2.7.1+cu128").build == "CUDA 12.8"
+    assert dependencies.Package("torch", "torch", "2.13.0+cpu").build == "CPU only"
+
+
+def test_torch_comes_from_the_platform_index_and_numpy_stays_pinned():
+    cmds = dependencies.install_commands("/target", "cu126", ["torch", "scipy", "pillow"],
+                                         python="/blender/python")
+    torch_cmd, rest = cmds[-2], cmds[-1]
+    assert torch_cmd[:3] == ["/blender/python", "-m", "pip"]
+    assert torch_cmd[torch_cmd.index("--target") + 1] == "/target"
+    assert torch_cmd[torch_cmd.index("--index-url") + 1].endswith("/whl/cu126")
+    assert torch_cmd[-1] == "torch" and "--index-url" not in rest
+    import numpy
+    assert rest[-3:] == ["scipy", "pillow", f"numpy=={numpy.__version__}"]
+    assert "--index-url" not in dependencies.install_commands("/t", "pypi", ["torch"])[-1]
+    with pytest.raises(Dust3rError, match="compute platform"):
+        dependencies.install_commands("/t", "rocm", ["torch"])
+
+
+def test_install_runs_each_command_and_reports_progress():
+    steps, lines = [], []
+    ok = [sys.executable, "-c", "print('Successfully installed x')"]
+    dependencies.install([ok, ok], lambda s, d, t: steps.append((d, t)), lambda: False,
+                         lines.append)
+    assert steps == [(0, 2), (1, 2), (2, 2)] and lines == ["Successfully installed x"] * 2
+
+
+def test_a_failing_pip_gives_its_last_words():
+    bad = [sys.executable, "-c", "import sys; print('ERROR: No matching distribution'); sys.exit(1)"]
+    with pytest.raises(Dust3rError, match="No matching distribution"):
+        dependencies.install([bad], lambda *a: None, lambda: False)
+
+
+def test_cancel_kills_the_running_pip():
+    slow = [sys.executable, "-u", "-c",
+            "import time\nfor i in range(100):\n    print(i, flush=True); time.sleep(0.1)"]
+    with pytest.raises(Cancelled):
+        dependencies.install([slow], lambda *a: None, lambda: True)
