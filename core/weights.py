@@ -56,7 +56,8 @@ def parse_config(spec: Union[str, Mapping[str, Any]]) -> dict:
     if isinstance(spec, Mapping):
         return normalize_config(spec)
     if not isinstance(spec, str):
-        raise CheckpointError(f"a model config must be a string or a dict, got {type(spec).__name__}")
+        raise CheckpointError(
+            f"a model config must be a string or a dict, got {type(spec).__name__}")
     if spec in RELEASED_CONFIGS:
         return dict(RELEASED_CONFIGS[spec])
     return normalize_config(_constructor_kwargs(spec))
@@ -88,9 +89,11 @@ def _literal(node: ast.AST, text: str) -> Any:
             return -value
     if isinstance(node, (ast.Tuple, ast.List)):
         return [_literal(element, text) for element in node.elts]
-    if isinstance(node, ast.Constant) and isinstance(node.value, (str, int, float, bool, type(None))):
+    if isinstance(node, ast.Constant) and isinstance(node.value, (str, int, float, bool,
+                                                                  type(None))):
         return node.value
-    raise CheckpointError(f"unsupported value {ast.unparse(node)!r} in the model constructor {text!r}")
+    raise CheckpointError(
+        f"unsupported value {ast.unparse(node)!r} in the model constructor {text!r}")
 
 
 # ---------------------------------------------------------------------------------- files

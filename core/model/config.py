@@ -86,7 +86,8 @@ def normalize_config(config: Mapping[str, Any]) -> dict[str, Any]:
         raise unsupported("depth_mode", "('exp', -inf, inf)")
     if _mode(cfg["conf_mode"]) != ("exp", 1.0, INF):
         raise unsupported("conf_mode", "('exp', 1, inf)")
-    if not (isinstance(cfg["pos_embed"], str) and re.fullmatch(r"RoPE\d+(\.\d*)?", cfg["pos_embed"])):
+    pos_embed = cfg["pos_embed"]
+    if not (isinstance(pos_embed, str) and re.fullmatch(r"RoPE\d+(\.\d*)?", pos_embed)):
         raise unsupported("pos_embed", "rotary embeddings such as 'RoPE100'")
     if cfg.get("patch_embed_cls", PATCH_EMBEDS[0]) not in PATCH_EMBEDS:
         raise unsupported("patch_embed_cls", " or ".join(PATCH_EMBEDS))

@@ -102,7 +102,8 @@ class DPT(nn.Module):
 
     def forward(self, maps: list[Tensor]) -> Tensor:
         s = self.scratch
-        l1, l2, l3, l4 = (rn(post(m)) for rn, post, m in zip(s.layer_rn, self.act_postprocess, maps))
+        l1, l2, l3, l4 = (project(post(m)) for project, post, m
+                          in zip(s.layer_rn, self.act_postprocess, maps))
         p4 = s.refinenet4(l4)[:, :, :l3.shape[2], :l3.shape[3]]  # odd grids: 1/32 rounds up
         p3 = s.refinenet3(p4, l3)
         p2 = s.refinenet2(p3, l2)

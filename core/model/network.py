@@ -58,7 +58,8 @@ class Dust3R(nn.Module):
                        cfg["dpt_last_dim"])
 
     def encode(self, img: Tensor) -> tuple[Tensor, Tensor]:
-        """Images [B, 3, H, W] in [-1, 1] -> tokens [B, S, enc_dim] (after enc_norm), pos [B, S, 2]."""
+        """Images [B, 3, H, W] in [-1, 1] -> tokens [B, S, enc_dim] after enc_norm, and their
+        patch positions pos [B, S, 2] = (row, col)."""
         x, pos = self.patch_embed(img)
         rope = rope_tables(pos, self.enc_head_dim, self.rope_base)
         for block in self.enc_blocks:
@@ -142,10 +143,11 @@ def _complete_state_dict(model: nn.Module, state_dict: Mapping[str, Tensor]) -> 
         ("missing keys", missing), ("unexpected keys", unexpected), ("wrong shapes", wrong))
         if items]
     if problems:
-        raise CheckpointError("the weights do not fit the network "
-                              f"({model.config['head_type']} head, enc {model.config['enc_embed_dim']}"
-                              f"x{model.config['enc_depth']}, dec {model.config['dec_embed_dim']}"
-                              f"x{model.config['dec_depth']}): " + "; ".join(problems))
+        cfg = model.config
+        raise CheckpointError(
+            f"the weights do not fit the network ({cfg['head_type']} head, encoder "
+            f"{cfg['enc_embed_dim']}x{cfg['enc_depth']}, decoder {cfg['dec_embed_dim']}x"
+            f"{cfg['dec_depth']}): " + "; ".join(problems))
     return sd
 
 
