@@ -5,15 +5,18 @@ panel does it on a worker thread through `core.jobs`. Nothing here touches bpy.
 """
 from __future__ import annotations
 
+import sys
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
-from typing import Callable, Optional, Sequence
+from typing import TYPE_CHECKING, Callable, Optional, Sequence
 
 import numpy as np
 
 from .errors import Dust3rError, OutOfMemory, raise_if_cancelled
-from .scene import Scene
+
+if TYPE_CHECKING:  # the heavy modules (torch, PIL) load only when a run starts, so that the
+    from .scene import Scene  # add-on registers before its dependencies are installed
 
 Progress = Optional[Callable[[str, int, int], None]]  # (stage, done, total)
 Cancel = Optional[Callable[[], bool]]
@@ -34,12 +37,15 @@ class KnownCamera:
 
     `c2w` is camera-to-world with OpenCV axes (x right, y down, z forward) in the
     reconstruction world (see `core.cameras.world_matrix` for Blender's); `focal` and `pp`
-    are in pixels of the original, EXIF-upright photo.
+    are in pixels of the original, EXIF-upright photo (or of `image_size`).
     """
 
     c2w: Optional[np.ndarray] = None  # [4, 4]
     focal: Optional[float] = None
     pp: Optional[tuple[float, float]] = None
+    # (W, H) that `focal` and `pp` refer to when not the photo's own size (e.g. a Blender
+    # camera's render resolution): they are rescaled to the photo, whose aspect must match.
+    image_size: Optional[tuple[int, int]] = None
 
 
 @dataclass
@@ -74,6 +80,7 @@ class JobParams:
     min_conf_thr: float = 3.0
     clean: bool = True
     shared_focal: bool = False
+    early_stop_patience: int = 0  # stop once the loss stalls this many iterations; 0 = off
     known_cameras: dict[int, KnownCamera] = field(default_factory=dict)
     image_size: int = 0  # network input size (512, 224); 0 = the size the model was trained at
     import_options: ImportOptions = field(default_factory=ImportOptions)
@@ -108,7 +115,7 @@ class JobParams:
 class Result:
     """A finished run: the Scene, how to import it, and what it cost."""
 
-    scene: Scene
+    scene: "Scene"
     import_options: ImportOptions
     n_pairs: int
     seconds: dict[str, float]  # per stage
@@ -176,7 +183,7 @@ def _reconstruct(params, report, cancel, predictor, model, seconds) -> Result:
     images = load_images(params.photos, size=size)
     report("images", 1, 1)
     raise_if_cancelled(cancel)
-    _check_known_cameras(params, len(images))
+    known = _known_on_photos(params.known_cameras, [view["photo"] for view in images])
     pairs = make_pairs(images, scene_graph=params.scene_graph)
     seconds["images"] = time.perf_counter() - t0
 
@@ -192,14 +199,14 @@ def _reconstruct(params, report, cancel, predictor, model, seconds) -> Result:
     raise_if_cancelled(cancel)
 
     t0 = time.perf_counter()
-    known = params.known_cameras
     scene = global_align(
         pairwise, niter=params.niter, lr=params.lr, schedule=params.schedule,
         min_conf_thr=params.min_conf_thr, clean=params.clean, shared_focal=params.shared_focal,
         known_poses=_per_image(known, "c2w"), known_focals=_per_image(known, "focal"),
         known_pp=_per_image(known, "pp"),
         progress=lambda done, total, *_: report("align", done, total), cancel=cancel,
-        device=resolve_device(params.device))
+        device=resolve_device(params.device),
+        early_stop_patience=params.early_stop_patience or None)
     seconds["align"] = time.perf_counter() - t0
 
     options = params.import_options
@@ -208,11 +215,25 @@ def _reconstruct(params, report, cancel, predictor, model, seconds) -> Result:
     return Result(scene, options, len(pairs), seconds)
 
 
-def _check_known_cameras(params: JobParams, n_images: int) -> None:
-    bad = [i for i in params.known_cameras if not 0 <= i < n_images]
-    if bad:
-        raise Dust3rError(f"Known cameras were given for image {bad[0]}, but there are only "
-                          f"{n_images} photos")
+def _known_on_photos(known: dict[int, KnownCamera], photos: list) -> dict[int, KnownCamera]:
+    """The known cameras with their intrinsics in pixels of the photos."""
+    out = {}
+    for i, k in known.items():
+        if not 0 <= i < len(photos):
+            raise Dust3rError(f"A known camera was given for image {i}, but there are only "
+                              f"{len(photos)} photos")
+        if k.image_size is None or (k.focal is None and k.pp is None):
+            out[i] = k
+            continue
+        (w0, h0), (w, h) = photos[i].size, k.image_size
+        if abs(w0 * h - h0 * w) > 0.01 * w0 * h:
+            raise Dust3rError(f"The known camera of {photos[i].path} is {w}x{h} but the photo "
+                              f"is {w0}x{h0}: their aspect ratios differ")
+        sx, sy = w0 / w, h0 / h
+        focal = None if k.focal is None else k.focal * (sx + sy) / 2
+        pp = None if k.pp is None else ((k.pp[0] + 0.5) * sx - 0.5, (k.pp[1] + 0.5) * sy - 0.5)
+        out[i] = KnownCamera(k.c2w, focal, pp)
+    return out
 
 
 def _per_image(known: dict[int, KnownCamera], attr: str) -> Optional[dict]:
@@ -236,3 +257,21 @@ def memory_errors():
 
         torch.cuda.empty_cache()
         raise OutOfMemory(f"Out of GPU memory. {OUT_OF_MEMORY_ADVICE}") from exc
+
+
+class ProgressPrinter:
+    """A `progress` callback for consoles: one line per stage and about every 10 %."""
+
+    def __init__(self, stream=None) -> None:
+        self.stream = stream or sys.stdout
+        self.last: tuple[str, int] = ("", -1)
+        self.t0 = time.perf_counter()
+
+    def __call__(self, stage: str, done: int, total: int) -> None:
+        tenth = int(10 * done / total) if total else 0
+        if (stage, tenth) == self.last:
+            return
+        self.last = (stage, tenth)
+        count = f" {done}/{total}" if total else ""
+        print(f"DUSt3R [{time.perf_counter() - self.t0:7.1f} s] {stage}{count}",
+              file=self.stream, flush=True)

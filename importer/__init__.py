@@ -6,41 +6,56 @@ datablock it created is removed and the scene settings it touched are restored.
 from __future__ import annotations
 
 import os
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 import bpy
 import numpy as np
 
 from ..core.cameras import PinholeCamera, to_blender, transform_points, world_matrix
-from ..core.pipeline import ImportOptions
-from ..core.scene import Scene
+from ..core.pipeline import ImportOptions, JobParams, run
+
+if TYPE_CHECKING:
+    from ..core.scene import Scene
 from . import cameras as cam_builder
 from . import points as point_builder
 
 AUTO_MEDIAN_DEPTH = 3.0  # auto scale: the photos' median depth becomes 3 m
 
 
-def import_scene(scene: Scene, options: Optional[ImportOptions] = None, *,
-                 context: Optional[bpy.types.Context] = None) -> dict:
-    """Create the Blender data of `scene` in a new collection of the context's scene.
+def import_scene(scene: "Scene", options: Optional[ImportOptions] = None, *,
+                 target: Optional[bpy.types.Scene] = None) -> dict:
+    """Create the Blender data of `scene` in a new collection of the Blender scene `target`
+    (default: the context's scene).
 
     Returns {"collection", "points" (object or None), "cameras" (objects, image order),
     "material", "node_group", "images", "scale", "warnings"}. On any exception nothing
     stays behind.
     """
     options = options or ImportOptions()
-    context = context or bpy.context
+    target = target or bpy.context.scene
     existing = _datablocks()
-    restore = _scene_state(context.scene)
+    restore = _scene_state(target)
     try:
-        return _build(scene, options, context.scene)
+        return _build(scene, options, target)
     except BaseException:
         _remove_new(existing)
-        _restore(context.scene, restore)
+        _restore(target, restore)
         raise
 
 
-def _build(scene: Scene, options: ImportOptions, bl_scene) -> dict:
+def reconstruct(params: JobParams, *, target: Optional[bpy.types.Scene] = None,
+                progress=None, cancel=None, predictor=None, model=None) -> dict:
+    """Photos to Blender data in one call, for scripts: `core.pipeline.run` then
+    `import_scene`. Returns import_scene's dict plus "result" (the `pipeline.Result`)."""
+    result = run(params, progress=progress, cancel=cancel, predictor=predictor, model=model)
+    if progress:
+        progress("import", 0, 1)
+    created = import_scene(result.scene, result.import_options, target=target)
+    created["result"] = result
+    return created
+
+
+def _build(scene: "Scene", options: ImportOptions, bl_scene) -> dict:
     masked_depths = [np.asarray(scene.depthmaps[n])[np.asarray(scene.masks[n], bool)]
                      for n in range(scene.n_images)]
     median_depth = _median([d for d in masked_depths if d.size]) or 1.0
@@ -105,7 +120,7 @@ def _median(arrays: list) -> float:
     return float(np.median(np.concatenate(values))) if values else 0.0
 
 
-def _default_name(scene: Scene) -> str:
+def _default_name(scene: "Scene") -> str:
     photo = scene.photo(0)
     folder = os.path.basename(os.path.dirname(os.path.abspath(photo.path))) if photo else ""
     return f"DUSt3R {folder}" if folder else "DUSt3R reconstruction"

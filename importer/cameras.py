@@ -6,19 +6,21 @@ the render resolution is one per scene, so `activate_camera` sets it from them.
 from __future__ import annotations
 
 import os
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 import bpy
 import numpy as np
 from mathutils import Matrix
 
 from ..core.cameras import BlenderCamera, PinholeCamera
-from ..core.images import Photo, _open_upright
+
+if TYPE_CHECKING:
+    from ..core.images import Photo
 
 PROP = "dust3r_"  # prefix of the custom properties
 
 
-def camera_object(name: str, bcam: BlenderCamera, cam: PinholeCamera, photo: Optional[Photo],
+def camera_object(name: str, bcam: BlenderCamera, cam: PinholeCamera, photo: Optional["Photo"],
                   image_index: int, clip: tuple[float, float],
                   display_size: float) -> bpy.types.Object:
     """A camera object that projects like `cam` (in the Blender world of `bcam`)."""
@@ -42,7 +44,7 @@ def camera_object(name: str, bcam: BlenderCamera, cam: PinholeCamera, photo: Opt
     return obj
 
 
-def upright_photo(photo: Photo) -> bpy.types.Image:
+def upright_photo(photo: "Photo") -> bpy.types.Image:
     """The photo as Blender shows it behind the camera: EXIF orientation applied.
 
     Blender ignores EXIF orientation when it loads a file, so a rotated photo is decoded
@@ -53,6 +55,8 @@ def upright_photo(photo: Photo) -> bpy.types.Image:
         image = bpy.data.images.load(photo.path, check_existing=False)
         image.name = name
         return image
+    from ..core.images import _open_upright  # PIL: loaded with the pipeline's dependencies
+
     upright, _ = _open_upright(photo.path)
     w, h = upright.size
     rgba = np.ones((h, w, 4), np.float32)

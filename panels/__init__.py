@@ -1,14 +1,18 @@
-"""Blender classes of this package; registered in order, unregistered in reverse."""
+"""Properties, preferences and the sidebar panel; registered in order, unregistered in reverse."""
 import bpy
 
-CLASSES: tuple = ()
+from . import preferences, properties, sidebar
+
+CLASSES = properties.CLASSES + preferences.CLASSES + sidebar.CLASSES
 
 
 def register() -> None:
     for cls in CLASSES:
         bpy.utils.register_class(cls)
+    properties.register()
 
 
 def unregister() -> None:
+    properties.unregister()
     for cls in reversed(CLASSES):
         bpy.utils.unregister_class(cls)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import scene_state, synthetic_scene, write_photo
+from blender_helpers import scene_state, synthetic_scene, write_photo
 
 import bpy
 from bpy_extras.object_utils import world_to_camera_view

@@ -1,0 +1,100 @@
+"""The 3D View sidebar panel (N panel, "DUSt3R" tab)."""
+from __future__ import annotations
+
+import bpy
+
+from ..core.pairs import pair_indices
+from .preferences import _task_row, preferences
+
+
+class DUST3R_UL_photos(bpy.types.UIList):
+    def draw_item(self, context, layout, data, item, icon, active_data, active_propname):
+        layout.label(text=bpy.path.basename(item.path), icon="IMAGE_DATA")
+
+
+class DUST3R_PT_reconstruct(bpy.types.Panel):
+    bl_label = "DUSt3R Reconstruction"
+    bl_space_type = "VIEW_3D"
+    bl_region_type = "UI"
+    bl_category = "DUSt3R"
+
+    def draw(self, context):
+        from ..operators import photos, reconstruct  # idnames
+
+        layout = self.layout
+        s = context.scene.dust3r
+        task = context.window_manager.dust3r.reconstruct
+
+        layout.prop(s, "source", expand=True)
+        n_photos = len(reconstruct.photo_paths(s, missing_ok=True))
+        if s.source == "FILES":
+            row = layout.row()
+            row.template_list("DUST3R_UL_photos", "", s, "photos", s, "photo_index", rows=3)
+            col = row.column(align=True)
+            col.operator(photos.DUST3R_OT_add_photos.bl_idname, text="", icon="ADD")
+            col.operator(photos.DUST3R_OT_remove_photo.bl_idname, text="", icon="REMOVE")
+            col.operator(photos.DUST3R_OT_clear_photos.bl_idname, text="", icon="X")
+        elif s.source == "FOLDER":
+            layout.prop(s, "folder", text="")
+        layout.label(text=f"{n_photos} photos")
+
+        box = layout.box()
+        box.prop(s, "scene_graph")
+        if s.scene_graph in ("swin", "logwin"):
+            row = box.row()
+            row.prop(s, "window")
+            row.prop(s, "noncyclic")
+        elif s.scene_graph == "oneref":
+            box.prop(s, "reference")
+        try:
+            box.label(text=f"{len(pair_indices(max(n_photos, 1), reconstruct.scene_graph(s)))} "
+                           "image pairs")
+        except ValueError as exc:
+            box.label(text=str(exc), icon="ERROR")
+        col = box.column(align=True)
+        col.prop(s, "niter")
+        col.prop(s, "schedule")
+        col.prop(s, "min_conf_thr")
+        row = box.row()
+        row.prop(s, "shared_focal")
+        row.prop(s, "clean")
+        box.prop(s, "use_known_cameras")
+        if s.use_known_cameras:
+            box.prop(s, "known_mode")
+            n_cams = sum(o.type == "CAMERA" for o in context.selected_objects)
+            box.label(text=f"{n_cams} cameras selected")
+
+        header, body = layout.panel("dust3r_import", default_closed=True)
+        header.label(text="Import")
+        if body:
+            row = body.row()
+            row.prop(s, "import_points")
+            row.prop(s, "import_cameras")
+            body.prop(s, "background_images")
+            body.prop(s, "set_active_camera")
+            body.prop(s, "point_radius")
+            body.prop(s, "max_points")
+            body.prop(s, "scale")
+            body.prop(s, "collection_name")
+
+        header, body = layout.panel("dust3r_advanced", default_closed=True)
+        header.label(text="Advanced")
+        if body:
+            body.prop(s, "lr")
+            body.prop(s, "batch_size")
+            prefs = preferences(context)
+            body.label(text=f"Model: {prefs.model}, {prefs.device}, {prefs.precision} "
+                            "(Preferences)")
+
+        row = layout.row()
+        row.scale_y = 1.4
+        row.enabled = not task.running
+        row.operator(reconstruct.DUST3R_OT_reconstruct.bl_idname, icon="PLAY")
+        _task_row(layout, task, reconstruct.DUST3R_OT_cancel.bl_idname, "reconstruct")
+
+        obj = context.active_object
+        if obj is not None and obj.type == "CAMERA" and "dust3r_width" in obj:
+            layout.operator("dust3r.set_active_camera", icon="VIEW_CAMERA")
+
+
+CLASSES = (DUST3R_UL_photos, DUST3R_PT_reconstruct)
