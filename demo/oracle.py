@@ -1,0 +1,116 @@
+"""A stand-in for the network that knows the answer: pairwise point maps from ground truth.
+
+For every pair (i, j) it gives what a perfect DUSt3R would: image i's points in camera i's
+frame (`pred1.pts3d`) and image j's points in camera i's frame (`pred2.pts3d_in_other_view`),
+on the exact network images `load_images` made (each view's `photo` maps network pixels to
+photo pixels, where the rendered depth is sampled). Like the network, every pair gets its own
+unknown scale, and optionally noise (relative to depth) and outliers. Pixels that see no
+geometry (the sky) get a point far behind the scene and a confidence below any threshold.
+Its output is `core.inference.run_pairs`'s layout, so the pipeline takes it as `predictor=`
+and everything after the network (alignment, intrinsics, import) runs for real.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Optional, Sequence
+
+import numpy as np
+import torch
+
+try:  # inside the add-on package (Blender, tests/blender): the pipeline's own classes
+    from ..core.errors import raise_if_cancelled
+    from ..core.inference import _collate
+except ImportError:  # the repository root on sys.path (scripts, tests)
+    from core.errors import raise_if_cancelled
+    from core.inference import _collate
+
+from .truth import GroundTruth, sample_depth
+
+SKY_CONFIDENCE = 1.01  # raw network confidence is 1 + exp(x) > 1; log(1.01) weighs ~nothing
+
+
+@dataclass
+class GroundTruthPredictor:
+    """`predictor(pairs, progress, cancel) -> pairwise dict` from a rendered scene's truth.
+
+    noise: standard deviation of a 3D Gaussian added to every point, relative to its depth.
+    outliers: fraction of the pixels of every prediction moved by a gross error (0.3 of
+    their depth), with the same confidence as the rest (the network is confidently wrong
+    at times). scale_range: each pair's scale is log-uniform in it, on top of a
+    normalisation to a mean point distance of 1 as the network's output has.
+    confidence: the raw confidence of pixels with geometry. Seeded: the same pairs give the
+    same output.
+    """
+
+    truth: GroundTruth
+    noise: float = 0.0
+    outliers: float = 0.0
+    scale_range: tuple[float, float] = (0.5, 2.0)
+    confidence: float = 10.0
+    seed: int = 0
+
+    def __call__(self, pairs: Sequence[tuple[dict, dict]],
+                 progress: Optional[Callable[[int, int], None]] = None,
+                 cancel: Optional[Callable[[], bool]] = None) -> dict:
+        rng = np.random.default_rng(self.seed)
+        cached: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+        outputs = []
+        for e, (view1, view2) in enumerate(pairs):
+            raise_if_cancelled(cancel)
+            if progress is not None:
+                progress(e, len(pairs))
+            for view in (view1, view2):
+                if view["idx"] not in cached:
+                    cached[view["idx"]] = self.camera_points(view)
+            outputs.append(self._pair(cached[view1["idx"]], cached[view2["idx"]], rng))
+        if progress is not None:
+            progress(len(pairs), len(pairs))
+        shapes = {(tuple(v1["img"].shape[-2:]), tuple(v2["img"].shape[-2:])) for v1, v2 in pairs}
+        uniform = len(shapes) == 1
+        collect = torch.stack if uniform else list
+
+        def field(k):
+            return collect([torch.from_numpy(out[k]) for out in outputs])
+
+        return {"view1": _collate([v1 for v1, _ in pairs], uniform),
+                "view2": _collate([v2 for _, v2 in pairs], uniform),
+                "pred1": {"pts3d": field(0), "conf": field(1)},
+                "pred2": {"pts3d_in_other_view": field(2), "conf": field(3)}}
+
+    def camera_points(self, view: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Network image of `view` -> (points [H,W,3] in its camera frame, sky mask, c2w)."""
+        n = self.truth.index_of(view["photo"].path)
+        cam, depth = self.truth.cameras[n], self.truth.depth(n)
+        h, w = view["img"].shape[-2:]
+        grid = np.stack(np.meshgrid(np.arange(w), np.arange(h)), -1).astype(np.float64)
+        uv = view["photo"].pixel_to_photo(grid)
+        z = sample_depth(depth, uv)
+        sky = ~np.isfinite(z)
+        z[sky] = 2 * z[~sky].max() if (~sky).any() else 1.0  # a backdrop behind the scene
+        rays = np.stack([(uv[..., 0] - cam.cx) / cam.fx, (uv[..., 1] - cam.cy) / cam.fy,
+                         np.ones_like(z)], -1)
+        return rays * z[..., None], sky, cam.c2w
+
+    def _pair(self, first, second, rng) -> tuple[np.ndarray, ...]:
+        """pred1 pts3d, conf; pred2 pts3d_in_other_view, conf of one pair, float32."""
+        (pts_i, sky_i, c2w_i), (pts_j, sky_j, c2w_j) = first, second
+        low, high = np.log(self.scale_range)
+        mean_distance = np.linalg.norm(pts_i[~sky_i], axis=-1).mean() if (~sky_i).any() else 1.0
+        scale = np.exp(rng.uniform(low, high)) / mean_distance
+        j_to_i = np.linalg.inv(c2w_i) @ c2w_j
+        pred1 = self._corrupt(pts_i, rng)
+        pred2 = self._corrupt(pts_j, rng) @ j_to_i[:3, :3].T + j_to_i[:3, 3]
+        return tuple(a.astype(np.float32) for a in (
+            pred1 * scale, np.where(sky_i, SKY_CONFIDENCE, self.confidence),
+            pred2 * scale, np.where(sky_j, SKY_CONFIDENCE, self.confidence)))
+
+    def _corrupt(self, pts: np.ndarray, rng) -> np.ndarray:
+        """Noise and outliers in the points' own camera frame, relative to their depth."""
+        depth = pts[..., 2:]
+        if self.noise:
+            pts = pts + rng.standard_normal(pts.shape, np.float32) * (self.noise * depth)
+        if self.outliers:
+            bad = rng.random(depth.shape, np.float32) < self.outliers
+            gross = rng.standard_normal(pts.shape, np.float32) * (0.3 * depth)
+            pts = np.where(bad, pts + gross, pts)
+        return pts
