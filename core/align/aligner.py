@@ -1,0 +1,121 @@
+"""`global_align`: pairwise point maps in, one consistent `Scene` out."""
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Callable, Mapping, Optional
+
+import numpy as np
+import torch
+
+from ..errors import AlignmentError, CancelCheck, raise_if_cancelled
+from ..scene import Scene
+from .clean import clean_pointcloud
+from .edge_loss import pack_edges
+from .geometry import unproject
+from .init import check_connected, mst_init
+from .inputs import Pairwise, read_pairwise
+from .known import read_known
+from .optimizer import SceneParameters, optimize
+from .pair_viewer import pair_view, single_view, symmetric_pair
+
+SCHEDULES = ("cosine", "linear")
+
+
+def global_align(pairwise: Mapping[str, Any], *, niter: int = 300, lr: float = 0.01,
+                 schedule: str = "cosine", min_conf_thr: float = 3.0,
+                 known_poses: Any = None, known_focals: Any = None, known_pp: Any = None,
+                 shared_focal: bool = False, masks: Any = None, clean: bool = True,
+                 progress: Optional[Callable[[int, int, float], None]] = None,
+                 cancel: CancelCheck = None, device: str | torch.device = "cpu",
+                 early_stop_patience: Optional[int] = None) -> Scene:
+    """Align the pairwise predictions (the `inference()` layout) into one scene.
+
+    One image (paired with itself): a camera at the origin and the predicted points. Two
+    images paired both ways (and no known poses): the official two-view result, no
+    optimisation. Otherwise: spanning-tree initialisation, then `niter` Adam iterations.
+
+    Per-image options are sequences (None = unknown) or dicts {image index: value}:
+    `known_poses` c2w 4x4 (OpenCV axes); `known_focals`, `known_pp` (x, y) in pixels of the
+    original photo when the views carry `photo`, else of the network image; `masks` bool
+    [H, W] in the network image (True = use the pixel). `min_conf_thr` applies to the raw
+    confidence. `progress(iteration, niter, loss)` is called after every iteration and
+    `cancel()` checked before each; `early_stop_patience` stops once the loss has not
+    improved by 0.01 % for that many iterations (off by default, as in the official code).
+    """
+    if schedule not in SCHEDULES:
+        raise AlignmentError(f"unknown schedule {schedule!r}; use one of {SCHEDULES}")
+    if niter < 0 or not lr > 0:
+        raise AlignmentError(f"niter must be >= 0 and lr > 0 (got niter={niter}, lr={lr})")
+    device = torch.device(device)
+    raise_if_cancelled(cancel)
+    pw = read_pairwise(pairwise, device, masks)
+    known = read_known(known_poses, known_focals, known_pp, shared_focal, pw.photos)
+    check_connected(pw)
+    for k, conf in enumerate(pw.im_conf):
+        if not bool((conf > min_conf_thr).any()):
+            raise AlignmentError(f"image {k} has no pixel with confidence above min_conf_thr="
+                                 f"{min_conf_thr} (highest {float(conf.max()):.3g}); lower the "
+                                 "threshold or leave this photo out")
+    pp = torch.tensor([known.principal_point(k, s) for k, s in enumerate(pw.shapes)], dtype=torch.float64)
+
+    trace = np.zeros(0, np.float32)
+    pair = symmetric_pair(pw)
+    if pw.n_images == 1:
+        c2w, focals, depth = single_view(pw, known, shared_focal)
+        start = None
+    elif pair is not None and known.n_poses == 0:
+        c2w, focals, depth = pair_view(pw, known, pair, min_conf_thr, shared_focal)
+        start = None
+    else:
+        init = mst_init(pw, known, min_conf_thr, shared_focal)
+        params = SceneParameters(init, known, pack_edges(pw), pp, shared_focal, device)
+        start = _decode(params, pw)
+        raise_if_cancelled(cancel)
+        trace = optimize(params, niter, lr, schedule, progress, cancel, early_stop_patience)
+        c2w, focals, depth = _decode(params, pw)
+
+    scene = _scene(pw, c2w, focals, pp, depth, min_conf_thr, clean)
+    scene.init = dataclasses.replace(scene) if start is None else _scene(pw, *start[:2], pp, start[2], min_conf_thr, False)
+    scene.loss_trace = trace
+    return scene
+
+
+def _decode(params: SceneParameters, pw: Pairwise):
+    """(c2w, focals, per-image depth [H, W]) of the current parameters."""
+    with torch.no_grad():
+        depth: list = [None] * pw.n_images
+        for group, maps in zip(params.sides.groups, params.depthmaps()):
+            for k, d in zip(group.images, maps):
+                depth[k] = d.reshape(group.shape)
+        return params.c2w().double(), params.focal_lengths().double(), depth
+
+
+def _stack(maps: list[np.ndarray]):
+    return np.stack(maps) if len({m.shape for m in maps}) == 1 else maps
+
+
+def _scene(pw: Pairwise, c2w: torch.Tensor, focals: torch.Tensor, pp: torch.Tensor,
+           depth: list[torch.Tensor], min_conf_thr: float, clean: bool) -> Scene:
+    c2w, focals, pp = c2w.to(pw.device), focals.to(pw.device), pp.to(pw.device)
+    depth = [d.to(pw.device, torch.float32) for d in depth]
+    bad = [k for k in range(pw.n_images) if not (bool(torch.isfinite(c2w[k]).all())
+                                                 and bool(torch.isfinite(focals[k])) and focals[k] > 0
+                                                 and bool(torch.isfinite(depth[k]).all()))]
+    if bad:
+        raise AlignmentError(f"the alignment produced invalid cameras or depths for images {bad}; "
+                             "the pairwise predictions may be inconsistent")
+    pts3d = [unproject(d, focals[k].float(), pp[k].float(), c2w[k].float()) for k, d in enumerate(depth)]
+    conf = pw.im_conf
+    if clean:
+        conf = clean_pointcloud(conf, depth, pts3d, c2w.float(), focals.float(), pp.float())
+    numpy = lambda ts: _stack([t.detach().cpu().numpy() for t in ts])
+    return Scene(
+        c2w=c2w.cpu().numpy().astype(np.float32),
+        focals=focals.cpu().numpy().astype(np.float32),
+        pp=pp.cpu().numpy().astype(np.float32),
+        depthmaps=numpy(depth),
+        pts3d=numpy(pts3d),
+        confidence=numpy(conf),
+        masks=numpy([c > min_conf_thr for c in conf]),
+        colors=None if pw.colors is None else _stack(pw.colors),
+        photos=list(pw.photos))

@@ -1,0 +1,209 @@
+"""Initialisation of the global alignment: the spanning-tree walk of the official aligner.
+
+The strongest pairs (mean confidence of one side times the other's) form a maximum spanning
+tree; walking it from the strongest edge chains the pairwise point maps into the first
+camera's frame with weighted Umeyama fits. Cameras the walk does not pose get a PnP, every
+pair gets its similarity onto the chained points, and the scene is scaled so that the
+pairwise scales have the geometric mean `BASE_SCALE` (or fitted onto the known cameras).
+
+Deliberate difference from the official code: each image's focal is estimated from its own
+point map, not from the previously walked edge's (spec section 8, QUIRK).
+"""
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components, minimum_spanning_tree
+
+from ..errors import AlignmentError
+from .geometry import estimate_focal, invert_pose, pixel_grid, pose_matrix, robust_similarity, transform
+from .inputs import Pairwise
+from .known import KnownCameras
+from .pnp import solve_pnp
+
+BASE_SCALE = 0.5  # geometric mean of the pairwise scales (official base_scale)
+
+
+@dataclass
+class Initial:
+    """Cameras, depth and pairwise similarities to start the optimisation from.
+
+    Pair e maps its points x (camera i's frame) into the world as s_e (R_e x + t_e).
+    """
+
+    c2w: torch.Tensor  # [N, 4, 4] float64
+    focals: torch.Tensor  # [N] float64, network pixels
+    depth: list[torch.Tensor]  # [H, W] float32 per image
+    pw_scale: torch.Tensor  # [E] float64
+    pw_rot: torch.Tensor  # [E, 3, 3] float64
+    pw_trans: torch.Tensor  # [E, 3] float64 (translation divided by the scale)
+    metric: bool  # the known poses fix the scale: no pairwise scale normalisation
+
+
+def check_connected(pw: Pairwise) -> None:
+    n = pw.n_images
+    ij = np.array(pw.edges).T
+    graph = coo_matrix((np.ones(ij.shape[1]), (ij[0], ij[1])), shape=(n, n))
+    count, label = connected_components(graph, directed=False)
+    if count > 1:
+        groups = [np.flatnonzero(label == c).tolist() for c in range(count)]
+        raise AlignmentError(f"the image pairs do not connect all images: separate groups {groups}; "
+                             "use a denser scene graph (e.g. 'complete')")
+
+
+def spanning_tree(pw: Pairwise, scores: list[float]) -> list[int]:
+    """Edges of the maximum-score spanning tree, strongest first (as the official code)."""
+    n = pw.n_images
+    best: dict[tuple[int, int], int] = {}
+    for e, (i, j) in enumerate(pw.edges):  # per unordered pair keep the stronger direction
+        if i == j:
+            continue
+        key = (min(i, j), max(i, j))
+        if key not in best or scores[e] > scores[best[key]]:
+            best[key] = e
+    candidates = sorted(best.values())
+    rows = [pw.edges[e][0] for e in candidates]
+    cols = [pw.edges[e][1] for e in candidates]
+    graph = coo_matrix(([-scores[e] for e in candidates], (rows, cols)), shape=(n, n))
+    tree = minimum_spanning_tree(graph).tocoo()
+    lookup = {pw.edges[e]: e for e in candidates}
+    chosen = [lookup[(int(r), int(c))] for r, c in zip(tree.row, tree.col)]
+    return sorted(chosen, key=lambda e: -scores[e])
+
+
+def mst_init(pw: Pairwise, known: KnownCameras, min_conf_thr: float, shared_focal: bool) -> Initial:
+    n = pw.n_images
+    scores = [pw.edge_score(e) for e in range(len(pw.edges))]
+    pp = [known.principal_point(k, pw.shapes[k]) for k in range(n)]
+    pts3d: list = [None] * n
+    c2w: list = [None] * n
+    _walk(pw, scores, pts3d, c2w)
+    focals = _focals(pw, known, scores, pp, shared_focal)
+
+    for k in range(n):
+        if c2w[k] is None:
+            c2w[k] = _pnp(pw, k, pts3d[k], focals[k], pp[k], scores, min_conf_thr)
+    c2w = torch.stack(c2w)
+
+    sims = []
+    for e, (i, _) in enumerate(pw.edges):
+        pts, conf = pw.edge(e)[:2]
+        sims.append(robust_similarity(pts, pts3d[i], conf))
+    pw_scale = torch.stack([s for s, _, _ in sims])
+    pw_rot = torch.stack([r for _, r, _ in sims])
+    pw_shift = torch.stack([t for _, _, t in sims])
+
+    # the world: fitted onto the known cameras, scaled to the official base scale unless they fix it
+    scale, rot, trans, metric = _similarity_to_known(c2w, known)
+    if not metric:
+        norm = BASE_SCALE / float(torch.exp(torch.log(pw_scale).mean()))
+        scale, rot, trans, _ = _similarity_to_known(c2w, known, scale=norm)
+    c2w = pose_matrix(rot @ c2w[:, :3, :3], scale * c2w[:, :3, 3] @ rot.T + trans)
+    for k in range(n):
+        if known.c2w[k] is not None:
+            c2w[k] = known.c2w[k].to(c2w)
+    pts3d = [scale * p @ rot.T + trans for p in pts3d]
+    pw_rot = rot @ pw_rot
+    pw_shift = scale * pw_shift @ rot.T + trans
+    pw_scale = scale * pw_scale
+
+    depth = []
+    for k in range(n):
+        z = transform(invert_pose(c2w[k]), pts3d[k])[..., 2]
+        d = torch.log(z.float())
+        depth.append(torch.exp(torch.where(torch.isfinite(d), d, 0.0)))
+    return Initial(c2w, torch.tensor(focals, dtype=torch.float64, device=pw.device), depth, pw_scale, pw_rot,
+                   pw_shift / pw_scale[:, None], metric)
+
+
+def _walk(pw: Pairwise, scores: list[float], pts3d: list, c2w: list) -> None:
+    """Chain the spanning tree's point maps into the frame of its strongest edge's first camera."""
+    todo = deque(spanning_tree(pw, scores))
+    e = todo.popleft()
+    i, j = pw.edges[e]
+    pts_i, _, pts_j, _ = pw.edge(e)
+    pts3d[i], pts3d[j] = pts_i.double(), pts_j.double()
+    c2w[i] = torch.eye(4, dtype=torch.float64, device=pw.device)
+    while todo:
+        e = todo.popleft()
+        i, j = pw.edges[e]
+        pts_i, conf_i, pts_j, conf_j = pw.edge(e)
+        if pts3d[i] is not None:
+            s, rot, trans = robust_similarity(pts_i, pts3d[i], conf_i)
+            pts3d[j] = s * pts_j.double() @ rot.T + trans
+        elif pts3d[j] is not None:
+            s, rot, trans = robust_similarity(pts_j, pts3d[j], conf_j)
+            pts3d[i] = s * pts_i.double() @ rot.T + trans
+        else:
+            todo.append(e)  # neither end placed yet: retry after the others
+            continue
+        if c2w[i] is None:  # the similarity's scale belongs to the points, not the camera
+            c2w[i] = pose_matrix(rot, trans)
+
+
+def _own_edge(pw: Pairwise, k: int, scores: list[float]):
+    """The strongest pair whose first image is k (its point map is in camera k's frame)."""
+    own = [e for e, (i, _) in enumerate(pw.edges) if i == k]
+    return max(own, key=lambda e: scores[e]) if own else None
+
+
+def _focals(pw: Pairwise, known: KnownCameras, scores, pp, shared_focal: bool) -> list[float]:
+    n = pw.n_images
+    focals = list(known.focals)
+    for k in range(n):
+        if focals[k] is None and (e := _own_edge(pw, k, scores)) is not None:
+            pts, conf = pw.edge(e)[:2]
+            focal = estimate_focal(pts, pp[k], mask=conf > 0)
+            focals[k] = focal if np.isfinite(focal) and focal > 0 else None
+    per_photo_px = [f / known.focal_scale[k] for k, f in enumerate(focals) if f is not None]
+    if not per_photo_px:
+        raise AlignmentError("no focal length could be estimated: no image has a usable point map "
+                             "of its own (pairs (i, j) with i = the image); symmetrize the pairs")
+    typical = float(np.exp(np.mean(np.log(per_photo_px))))
+    if shared_focal:
+        return [typical * s for s in known.focal_scale]
+    # no (usable) point map of its own: assume a camera like the others
+    return [f if f is not None else typical * known.focal_scale[k] for k, f in enumerate(focals)]
+
+
+def _pnp(pw: Pairwise, k: int, world: torch.Tensor, focal: float, pp, scores, min_conf_thr) -> torch.Tensor:
+    """Pose of camera k from its world points, starting from a Procrustes fit of its own points."""
+    conf = pw.im_conf[k]
+    use = conf > min_conf_thr
+    if int(use.sum()) < 6:
+        use = conf > 0
+    init = None
+    e = _own_edge(pw, k, scores)
+    if e is not None:
+        pts, own_conf = pw.edge(e)[:2]
+        _, rot, trans = robust_similarity(pts[use], world[use], own_conf[use])
+        init = pose_matrix(rot, trans)
+    h, w = pw.shapes[k]
+    return solve_pnp(world[use], pixel_grid(h, w, world.device)[use], focal, pp, init_c2w=init)
+
+
+def _similarity_to_known(c2w: torch.Tensor, known: KnownCameras, scale: float | None = None):
+    """(scale, R, t) moving the walk's world onto the known cameras, and whether it is metric.
+
+    Rotation: the average of the known orientations relative to the walk's; then the scale
+    (least squares on two or more distinct known centres, unless given) and the translation.
+    Without known poses: the identity with the given scale.
+    """
+    ids = [k for k, p in enumerate(known.c2w) if p is not None]
+    if not ids:
+        return (scale or 1.0), torch.eye(3).to(c2w), torch.zeros(3).to(c2w), False
+    target = torch.stack([known.c2w[k] for k in ids]).to(c2w)
+    u, _, vh = torch.linalg.svd((target[:, :3, :3] @ c2w[ids, :3, :3].transpose(1, 2)).sum(0))
+    rot = u @ torch.diag(torch.tensor([1.0, 1.0, float(torch.det(u @ vh))])).to(c2w) @ vh
+    src = c2w[ids, :3, 3] @ rot.T
+    dst = target[:, :3, 3]
+    src_d, dst_d = src - src.mean(0), dst - dst.mean(0)
+    spread = float((src_d ** 2).sum())
+    metric = len(ids) >= 2 and spread > 1e-12 and float((dst_d ** 2).sum()) > 1e-12
+    if scale is None:
+        scale = max(float((src_d * dst_d).sum()) / spread, 1e-12) if metric else 1.0
+    return scale, rot, dst.mean(0) - scale * src.mean(0), metric

@@ -1,0 +1,75 @@
+"""One or two images: cameras straight from the network's prediction, without optimisation.
+
+Two images (the official `PairViewer`): the more confident direction of the pair defines the
+world (its first camera); the other camera comes from a PnP of its points as predicted in
+that frame. One image (paired with itself): a camera at the origin and the predicted points.
+Focals are the Weiszfeld estimate on each image's own point map unless known.
+"""
+from __future__ import annotations
+
+from typing import Optional
+
+import torch
+
+from .geometry import estimate_focal, invert_pose, pixel_grid, pose_matrix, transform, weighted_similarity
+from .inputs import Pairwise
+from .known import KnownCameras
+from .pnp import solve_pnp
+
+
+def symmetric_pair(pw: Pairwise) -> Optional[tuple[int, int]]:
+    """(edge 0->1, edge 1->0) when two images are paired both ways, else None."""
+    first = {}
+    for e, ij in enumerate(pw.edges):
+        first.setdefault(ij, e)
+    if pw.n_images == 2 and (0, 1) in first and (1, 0) in first:
+        return first[(0, 1)], first[(1, 0)]
+    return None
+
+
+def _focals(pw: Pairwise, known: KnownCameras, own_edges: list[int], pp, shared_focal: bool) -> list[float]:
+    focals = []
+    for k, e in enumerate(own_edges):
+        pts, conf = pw.edge(e)[:2]
+        focals.append(known.focals[k] if known.focals[k] is not None
+                      else estimate_focal(pts, pp[k], mask=conf > 0))
+    if shared_focal:
+        photo_px = torch.tensor([f / s for f, s in zip(focals, known.focal_scale)], dtype=torch.float64)
+        return [float(photo_px.log().mean().exp()) * s for s in known.focal_scale]
+    return focals
+
+
+def single_view(pw: Pairwise, known: KnownCameras, shared_focal: bool):
+    """(c2w [1, 4, 4], focals [1], depth [H, W] list) of one image paired with itself."""
+    best = max(range(len(pw.edges)), key=pw.edge_score)
+    pp = [known.principal_point(0, pw.shapes[0])]
+    focals = _focals(pw, known, [best], pp, shared_focal)
+    c2w = known.c2w[0] if known.c2w[0] is not None else torch.eye(4, dtype=torch.float64)
+    return c2w[None], torch.tensor(focals, dtype=torch.float64), [pw.edge(best)[0][..., 2]]
+
+
+def pair_view(pw: Pairwise, known: KnownCameras, edges: tuple[int, int], min_conf_thr: float,
+              shared_focal: bool):
+    """(c2w [2, 4, 4], focals [2], depth list) of two images paired both ways."""
+    pp = [known.principal_point(k, pw.shapes[k]) for k in range(2)]
+    focals = _focals(pw, known, list(edges), pp, shared_focal)
+    ref = 0 if pw.edge_score(edges[0]) > pw.edge_score(edges[1]) else 1
+    other = 1 - ref
+    pts_ref, _, pts_other, _ = pw.edge(edges[ref])  # both images in camera ref's frame
+    own_pts, own_conf = pw.edge(edges[other])[:2]  # the other image in its own frame
+
+    conf = pw.im_conf[other]
+    use = conf > min_conf_thr
+    if int(use.sum()) < 6:
+        use = conf > 0
+    _, rot, trans = weighted_similarity(own_pts[use], pts_other[use], own_conf[use])
+    h, w = pw.shapes[other]
+    pose = solve_pnp(pts_other[use], pixel_grid(h, w, conf.device)[use], focals[other], pp[other],
+                     init_c2w=pose_matrix(rot, trans))
+    c2w = torch.stack([torch.eye(4, dtype=torch.float64), pose])
+    if ref == 1:
+        c2w = c2w.flip(0)
+    depth = [None, None]
+    depth[ref] = pts_ref[..., 2]
+    depth[other] = transform(invert_pose(pose), pts_other.double())[..., 2].float()
+    return c2w, torch.tensor(focals, dtype=torch.float64), depth
