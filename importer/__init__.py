@@ -91,12 +91,13 @@ def _build(scene: "Scene", options: ImportOptions, bl_scene) -> dict:
 
     if options.cameras:
         sizes, focals, pps = scene.photo_sizes, scene.photo_focals, scene.photo_pp
+        sample = cloud.xyz[:: max(1, len(cloud) // 100_000)].astype(np.float64)  # for clipping
         for n in range(scene.n_images):
             photo = scene.photo(n)
             cam = PinholeCamera(int(sizes[n][0]), int(sizes[n][1]), focals[n], focals[n],
                                 pps[n][0], pps[n][1], np.asarray(scene.c2w[n], np.float64))
             stem = os.path.splitext(os.path.basename(photo.path))[0] if photo else "camera"
-            clip = _clip_range(cam.c2w, cloud.xyz, scale)
+            clip = _clip_range(cam.c2w, sample, scale)
             obj = cam_builder.camera_object(f"{n:03d} {stem}", to_blender(cam, world), cam,
                                             photo, n, clip, 0.1 * median_depth * scale)
             collection.objects.link(obj)
@@ -128,8 +129,7 @@ def _default_name(scene: "Scene") -> str:
 
 def _clip_range(c2w: np.ndarray, xyz: np.ndarray, scale: float) -> tuple[float, float]:
     """Clip start/end that keep the visible cloud: the depth range of the points ahead."""
-    sample = xyz[:: max(1, len(xyz) // 200_000)].astype(np.float64)
-    depth = (sample - c2w[:3, 3]) @ c2w[:3, 2]
+    depth = (xyz - c2w[:3, 3]) @ c2w[:3, 2]
     depth = depth[depth > 0]
     if not depth.size:
         return 0.1, 1000.0
