@@ -31,15 +31,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from core.inference import resolve_device, run_pairs  # noqa: E402
 from core.model import build_model  # noqa: E402
 from core.pairs import make_pairs  # noqa: E402
+from core.weights import RELEASED_CONFIGS  # noqa: E402
 
-# The released 512 DPT model's hub config.json (dust3r-spec.md 1.4).
-CONFIG_512_DPT = {
-    "output_mode": "pts3d", "head_type": "dpt", "depth_mode": ["exp", -float("inf"), float("inf")],
-    "conf_mode": ["exp", 1, float("inf")], "freeze": "none", "landscape_only": False,
-    "patch_embed_cls": "PatchEmbedDust3R", "pos_embed": "RoPE100", "img_size": [512, 512],
-    "enc_embed_dim": 1024, "enc_depth": 24, "enc_num_heads": 16, "dec_embed_dim": 768,
-    "dec_depth": 12, "dec_num_heads": 12,
-}
 DTYPES = {"float32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 H, W = 384, 512
 
@@ -168,7 +161,7 @@ def main() -> None:
 
     torch.manual_seed(0)
     start = time.perf_counter()
-    model = build_model(CONFIG_512_DPT)
+    model = build_model(RELEASED_CONFIGS["512_dpt"])
     result["build_seconds"] = time.perf_counter() - start
     result["parameters"] = sum(p.numel() for p in model.parameters())
     reference = None
