@@ -1,0 +1,260 @@
+"""The add-on end to end: settings -> background job with a real (tiny) checkpoint -> import;
+cancel, bad photos and bad checkpoints leave the scene as it was; known cameras; the panel."""
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+from blender_helpers import scene_state, synthetic_scene, write_photo
+from checkpoints import write_pth
+
+import bpy
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory) -> Path:
+    """An official-layout .pth of the tiny linear model (64 px images)."""
+    return write_pth(tmp_path_factory.mktemp("ckpt") / "tiny_linear.pth", "tiny_linear")
+
+
+@pytest.fixture
+def photos(tmp_path) -> list[Path]:
+    return [write_photo(tmp_path / f"photo{i}.jpg", (96, 72), seed=i) for i in range(3)]
+
+
+def configure(addon, checkpoint, photos, **settings):
+    prefs = bpy.context.preferences.addons[addon.__name__].preferences
+    prefs.model, prefs.model_file, prefs.device = "FILE", str(checkpoint), "cpu"
+    s = bpy.context.scene.dust3r
+    s.source = "FILES"
+    s.photos.clear()
+    for path in photos:
+        s.photos.add().path = str(path)
+    s.niter = 10
+    for key, value in settings.items():
+        setattr(s, key, value)
+    return s
+
+
+def status():
+    return bpy.context.window_manager.dust3r.reconstruct
+
+
+def test_reconstruct_in_the_background_then_import(addon, checkpoint, photos, pump):
+    configure(addon, checkpoint, photos, collection_name="Recon")
+    assert bpy.ops.dust3r.reconstruct(mode="ASYNC") == {"FINISHED"}
+    assert status().running and "Recon" not in bpy.data.collections  # nothing yet
+    pump()
+    assert not status().running and status().error == "", status().error
+    # The last progress was the alignment's last iteration (3 photos: the optimiser runs).
+    assert (status().stage, status().done, status().total) == ("align", 10, 10)
+
+    coll = bpy.data.collections["Recon"]
+    points = coll.objects["Recon points"]
+    cams = sorted((o for o in coll.objects if o.type == "CAMERA"), key=lambda o: o.name)
+    assert [c.name for c in cams] == ["000 photo0", "001 photo1", "002 photo2"]
+    n = len(points.data.vertices)
+    assert n > 0 and f"3 photos, 6 pairs" in status().message
+    assert f"{n:,} points, 3 cameras in 'Recon'" in status().message
+    for name in ("Color", "confidence", "image_index"):
+        assert name in points.data.attributes
+    index = np.empty(n, np.int32)
+    points.data.attributes["image_index"].data.foreach_get("value", index)
+    assert set(index) == {0, 1, 2}
+    assert points.modifiers[0].type == "NODES"
+    for cam in cams:
+        assert (cam["dust3r_width"], cam["dust3r_height"]) == (96, 72)
+        assert cam.data.background_images[0].image.filepath_raw.endswith(".jpg")
+    assert bpy.context.scene.camera == cams[0]
+    assert bpy.context.scene.render.resolution_x == 96
+    assert addon.core.jobs.active() is None
+
+
+def test_in_background_mode_the_operator_runs_synchronously(addon, checkpoint, photos, capsys):
+    configure(addon, checkpoint, photos)
+    assert bpy.app.background
+    assert bpy.ops.dust3r.reconstruct() == {"FINISHED"}  # mode AUTO
+    coll = [c for c in bpy.data.collections if c.name.startswith("DUSt3R")]
+    assert len(coll) == 1 and len([o for o in coll[0].objects if o.type == "CAMERA"]) == 3
+    out = capsys.readouterr().out
+    assert "pairs 6/6" in out and "align 10/10" in out
+
+
+def test_cancel_half_way_leaves_the_scene_unchanged(addon, checkpoint, tmp_path, pump):
+    many = [write_photo(tmp_path / f"p{i}.jpg", (64, 48), seed=i) for i in range(5)]
+    configure(addon, checkpoint, many, batch_size=1)  # 20 pairs, one per batch
+    bpy.ops.object.camera_add()
+    before = scene_state()
+    assert bpy.ops.dust3r.reconstruct(mode="ASYNC") == {"FINISHED"}
+    job = addon.core.jobs.active()
+    pump(until=lambda: status().stage == "pairs" and status().done >= 1)
+    assert status().done < status().total  # really half way
+    assert bpy.ops.dust3r.cancel() == {"FINISHED"}
+    pump()
+    assert job.join(5) and not job.running  # the thread is free
+    assert status().message == "Cancelled" and not status().running
+    assert scene_state() == before
+    assert bpy.ops.dust3r.cancel() == {"CANCELLED"}  # nothing left to cancel
+
+
+def test_a_corrupt_photo_gives_a_clear_error_and_no_change(addon, checkpoint, photos, pump):
+    bad = photos[0].parent / "broken.jpg"
+    bad.write_bytes(b"\xff\xd8\xff\xe0 this is not really a JPEG")
+    configure(addon, checkpoint, [photos[0], bad, photos[1]])
+    before = scene_state()
+    bpy.ops.dust3r.reconstruct(mode="ASYNC")
+    pump()
+    assert "broken.jpg" in status().error and scene_state() == before
+    # The same through the synchronous path: the script sees the error.
+    with pytest.raises(RuntimeError, match="broken.jpg"):
+        bpy.ops.dust3r.reconstruct(mode="SYNC")
+    assert scene_state() == before
+
+
+def test_a_corrupt_checkpoint_gives_a_clear_error_and_no_change(addon, photos, tmp_path, pump):
+    bad = tmp_path / "model.pth"
+    bad.write_bytes(Path(__file__).read_bytes()[:500])
+    configure(addon, bad, photos)
+    before = scene_state()
+    bpy.ops.dust3r.reconstruct(mode="ASYNC")
+    pump()
+    assert "model.pth" in status().error and "checkpoint" in status().error
+    assert scene_state() == before
+
+
+def test_no_photos_is_refused_before_anything_starts(addon, checkpoint):
+    configure(addon, checkpoint, [])
+    with pytest.raises(RuntimeError, match="No photos"):
+        bpy.ops.dust3r.reconstruct(mode="ASYNC")
+    assert addon.core.jobs.active() is None
+
+
+def test_loading_a_file_cancels_the_job_and_imports_nothing(addon, checkpoint, tmp_path, pump):
+    many = [write_photo(tmp_path / f"p{i}.jpg", (64, 48), seed=i) for i in range(5)]
+    configure(addon, checkpoint, many, batch_size=1)
+    bpy.ops.dust3r.reconstruct(mode="ASYNC")
+    job = addon.core.jobs.active()
+    bpy.ops.wm.read_homefile(use_empty=True)  # runs the load_pre handlers
+    assert job.cancel_requested and addon.core.jobs.active() is None
+    pump()
+    assert job.join(10)
+    assert not any(c.name.startswith("DUSt3R") for c in bpy.data.collections)
+
+
+def test_disabling_the_add_on_stops_the_job(addon, checkpoint, tmp_path):
+    import addon_utils
+
+    many = [write_photo(tmp_path / f"p{i}.jpg", (64, 48), seed=i) for i in range(5)]
+    configure(addon, checkpoint, many, batch_size=1)
+    bpy.ops.dust3r.reconstruct(mode="ASYNC")
+    job = addon.core.jobs.active()
+    addon_utils.disable(addon.__name__, default_set=True)
+    try:
+        assert not job.running and job.cancel_requested
+        assert not bpy.app.timers.is_registered(addon.operators.reconstruct.poll_job)
+    finally:
+        assert addon_utils.enable(addon.__name__, default_set=True, handle_error=None)
+
+
+def test_selected_cameras_become_known_cameras_in_photo_pixels(addon, tmp_path):
+    paths = [write_photo(tmp_path / f"k{i}.jpg", (640, 480), seed=i) for i in range(2)]
+    views = addon.core.images.load_images([str(p) for p in paths], size=64)
+    rng = np.random.default_rng(0)
+    c2w = np.stack([np.eye(4), np.eye(4)])
+    c2w[1, :3, 3] = rng.normal(size=3)
+    photos = [v["photo"] for v in views]
+    focals, pps = [50.0, 55.0], [(30.0, 25.0), (33.5, 22.0)]
+    scene = synthetic_scene(addon.core, photos, c2w, focals, pps)
+    created = addon.importer.import_scene(scene, addon.core.pipeline.ImportOptions(scale=1.0))
+    for cam in created["cameras"]:
+        cam.select_set(True)
+    bpy.context.scene.render.resolution_x = 100  # ignored: the cameras carry their photo size
+    s = bpy.context.scene.dust3r
+    s.source, s.folder, s.use_known_cameras = "FOLDER", str(tmp_path), True
+    for mode in ("BOTH", "POSE", "LENS"):
+        s.known_mode = mode
+        params = addon.operators.reconstruct.job_params(bpy.context)
+        known = addon.core.pipeline._known_on_photos(params.known_cameras, photos)
+        assert sorted(known) == [0, 1]
+        for n in range(2):
+            f0, pp0 = photos[n].intrinsics_to_photo(focals[n], np.array(pps[n]))
+            if mode == "LENS":
+                assert known[n].c2w is None
+            else:
+                np.testing.assert_allclose(known[n].c2w, c2w[n], atol=1e-5)
+            if mode == "POSE":
+                assert known[n].focal is None and known[n].pp is None
+            else:
+                assert known[n].focal == pytest.approx(f0, rel=1e-5)
+                np.testing.assert_allclose(known[n].pp, pp0, atol=1e-3)
+    assert params.has_known_poses is False  # LENS keeps no pose
+
+
+def test_unmatched_cameras_are_refused(addon, tmp_path):
+    for i in range(2):
+        write_photo(tmp_path / f"u{i}.jpg", (64, 48), seed=i)
+    bpy.ops.object.camera_add()
+    s = bpy.context.scene.dust3r
+    s.source, s.folder, s.use_known_cameras = "FOLDER", str(tmp_path), True
+    with pytest.raises(addon.core.errors.Dust3rError, match="belong to"):
+        addon.operators.reconstruct.job_params(bpy.context)
+
+
+def test_set_active_camera_uses_the_photo_resolution(addon):
+    photo = addon.core.images.Photo("a.jpg", (480, 640), 1, (48, 64), (0, 0, 48, 64))
+    scene = synthetic_scene(addon.core, [photo], np.eye(4)[None], [50.0], [(23.5, 31.5)])
+    cam = addon.importer.import_scene(scene, addon.core.pipeline.ImportOptions(
+        set_active_camera=False))["cameras"][0]
+    assert bpy.context.scene.camera is None
+    bpy.context.view_layer.objects.active = cam
+    assert bpy.ops.dust3r.set_active_camera() == {"FINISHED"}
+    r = bpy.context.scene.render
+    assert bpy.context.scene.camera == cam and (r.resolution_x, r.resolution_y) == (480, 640)
+
+
+class FakeLayout:
+    """Records what a draw() puts in a layout (module mode has no real UI to draw into)."""
+
+    def __init__(self, log):
+        self.log = log
+        self.enabled, self.scale_y = True, 1.0
+
+    def __getattr__(self, name):
+        def call(*args, **kwargs):
+            self.log.append((name, args, kwargs))
+            if name == "panel":
+                return FakeLayout(self.log), FakeLayout(self.log)
+            if name == "operator":
+                return SimpleNamespace(kind="")
+            return FakeLayout(self.log)
+        return call
+
+
+def test_the_panel_and_the_preferences_draw(addon, checkpoint, photos):
+    configure(addon, checkpoint, photos, scene_graph="swin", window=1, noncyclic=True)
+    log = []
+    addon.panels.sidebar.DUST3R_PT_reconstruct.draw(
+        SimpleNamespace(layout=FakeLayout(log)), bpy.context)
+    labels = [kw.get("text", a[0] if a else "") for name, a, kw in log if name == "label"]
+    assert "3 photos" in labels and "4 image pairs" in labels  # swin-1-noncyclic: 0-1, 1-2
+    assert ("operator", ("dust3r.reconstruct",), {"icon": "PLAY"}) in log
+    log.clear()
+    prefs = bpy.context.preferences.addons[addon.__name__].preferences
+    type(prefs).draw(SimpleNamespace(layout=FakeLayout(log), **{
+        k: getattr(prefs, k) for k in ("model", "model_file", "model_dir", "device",
+                                       "precision", "compute_platform", "python_path")}),
+        bpy.context)
+    texts = " | ".join(str(kw.get("text", "")) for _, _, kw in log)
+    assert "torch: 2." in texts and "CC BY-NC-SA 4.0" in texts
+
+
+def test_unload_model_frees_the_cache(addon, monkeypatch):
+    cache = addon.core.jobs.MODELS
+    monkeypatch.setattr(addon.core.pipeline, "load_model", lambda *a: object())
+    cache.get(addon.core.pipeline.JobParams(photos=["x.jpg"], model="512_dpt"))
+    assert cache.loaded
+    assert bpy.ops.dust3r.unload_model() == {"FINISHED"}
+    assert cache.loaded is None

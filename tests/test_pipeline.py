@@ -1,0 +1,202 @@
+"""pipeline.run: photos -> pairs -> predictions -> alignment, with a ground-truth predictor
+for a scene of two planes (exact point maps), the tiny checkpoint for the network path,
+known cameras in photo pixels, progress, cancel and errors."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from core import pipeline
+from core.errors import Cancelled, Dust3rError, OutOfMemory
+
+PHOTO = (96, 72)  # photo W, H; the network sees 64x48 (image_size 64)
+F0 = 80.0  # true focal in photo pixels
+PLANES = [(np.array([0.0, 0.0, -1.0]), -6.0), (np.array([0.0, -1.0, 0.0]), -1.5)]  # n.X = d
+
+
+def look_at(eye, target) -> np.ndarray:
+    z = np.asarray(target, float) - eye
+    z /= np.linalg.norm(z)
+    x = np.cross([0.0, 1.0, 0.0], z)
+    x /= np.linalg.norm(x)
+    c2w = np.eye(4)
+    c2w[:3, :3] = np.stack([x, np.cross(z, x), z], 1)
+    c2w[:3, 3] = eye
+    return c2w
+
+
+POSES = [look_at(np.array(e), [0.0, 0.5, 6.0]) for e in
+         ([0.0, 0.0, 0.0], [0.8, -0.1, 0.3], [-0.7, 0.2, 0.5])]
+
+
+def world_points(view: dict, c2w: np.ndarray) -> np.ndarray:
+    """Exact world points of every network pixel: rays against the wall and floor planes."""
+    photo = view["photo"]
+    f, pp = photo.intrinsics_to_network(F0, (np.array(PHOTO) - 1) / 2)
+    w, h = photo.network_size
+    v, u = np.mgrid[0:h, 0:w].astype(np.float64)
+    rays = np.stack([(u - pp[0]) / f, (v - pp[1]) / f, np.ones_like(u)], -1) @ c2w[:3, :3].T
+    hits = []
+    for normal, d in PLANES:
+        t = (d - normal @ c2w[:3, 3]) / (rays @ normal)
+        hits.append(np.where(t > 0, t, np.inf))
+    t = np.minimum(*hits)
+    return c2w[:3, 3] + rays * t[..., None]
+
+
+def truth_predictor(calls: list | None = None):
+    """Exact pairwise point maps in the official layout: both images in camera i's frame."""
+
+    def predict(pairs, progress, cancel):
+        pts1, pts2, idx1, idx2 = [], [], [], []
+        for e, (a, b) in enumerate(pairs):
+            w2c = np.linalg.inv(POSES[a["idx"]])
+            for view, out in ((a, pts1), (b, pts2)):
+                pts = world_points(view, POSES[view["idx"]])
+                out.append(pts @ w2c[:3, :3].T + w2c[:3, 3])
+            idx1.append(a["idx"])
+            idx2.append(b["idx"])
+            progress(e + 1, len(pairs))
+        if calls is not None:
+            calls.append(len(pairs))
+        conf = torch.full((len(pairs),) + pts1[0].shape[:2], 5.0)
+        view = lambda idx, side: dict(  # noqa: E731
+            idx=idx, instance=[str(i) for i in idx], img=torch.stack([p[side]["img"][0] for p in pairs]),
+            true_shape=torch.tensor(np.stack([p[side]["true_shape"][0] for p in pairs])),
+            photo=[p[side]["photo"] for p in pairs])
+        return dict(view1=view(idx1, 0), view2=view(idx2, 1),
+                    pred1=dict(pts3d=torch.tensor(np.stack(pts1), dtype=torch.float32), conf=conf),
+                    pred2=dict(pts3d_in_other_view=torch.tensor(np.stack(pts2), dtype=torch.float32),
+                               conf=conf.clone()))
+
+    return predict
+
+
+@pytest.fixture
+def photos(tmp_path) -> list[str]:
+    rng = np.random.default_rng(0)
+    paths = []
+    for i in range(len(POSES)):
+        path = tmp_path / f"view{i}.png"
+        Image.fromarray(rng.integers(0, 255, (PHOTO[1], PHOTO[0], 3), dtype=np.uint8)).save(path)
+        paths.append(str(path))
+    return paths
+
+
+def params(photos, **kwargs) -> pipeline.JobParams:
+    return pipeline.JobParams(photos=photos, image_size=64, niter=kwargs.pop("niter", 30),
+                              **kwargs)
+
+
+def relative_rotation_deg(a: np.ndarray, b: np.ndarray) -> float:
+    r = a[:3, :3].T @ b[:3, :3]
+    return float(np.degrees(np.arccos(np.clip((np.trace(r) - 1) / 2, -1, 1))))
+
+
+@pytest.mark.slow
+def test_ground_truth_predictions_give_the_true_cameras_on_the_photos(photos):
+    stages = []
+    result = pipeline.run(params(photos), progress=lambda s, d, t: stages.append((s, d, t)),
+                          predictor=truth_predictor())
+    scene = result.scene
+    assert scene.n_images == 3 and result.n_pairs == 6
+    np.testing.assert_array_equal(scene.photo_sizes, [PHOTO] * 3)
+    np.testing.assert_allclose(scene.photo_focals, F0, rtol=0.02)
+    np.testing.assert_allclose(scene.photo_pp, [(np.array(PHOTO) - 1) / 2] * 3, atol=1.0)
+    # Relative rotations are scale free: they must match the truth.
+    for i in range(1, 3):
+        truth = relative_rotation_deg(POSES[0], POSES[i])
+        got = relative_rotation_deg(scene.c2w[0], scene.c2w[i])
+        assert got == pytest.approx(truth, abs=0.5)
+    order = [s for s, _, _ in stages]
+    assert order.index("images") < order.index("pairs") < order.index("align")
+    assert ("pairs", 6, 6) in stages and ("align", 30, 30) in stages
+    assert set(result.seconds) == {"model", "images", "pairs", "align"}
+    assert result.import_options.scale == 0.0  # automatic: no known poses
+
+
+def test_known_intrinsics_are_given_in_photo_pixels_of_any_resolution(photos):
+    # A camera at twice the photo's resolution (e.g. a Blender camera's render size).
+    known = {0: pipeline.KnownCamera(focal=2 * 70.0, pp=(2 * 50.0 + 0.5, 2 * 35.5 + 0.5),
+                                     image_size=(2 * PHOTO[0], 2 * PHOTO[1]))}
+    scene = pipeline.run(params(photos, niter=5, known_cameras=known),
+                         predictor=truth_predictor()).scene
+    assert scene.photo_focals[0] == pytest.approx(70.0, rel=1e-4)
+    np.testing.assert_allclose(scene.photo_pp[0], (50.0, 35.5), atol=1e-3)
+
+
+def test_known_poses_fix_the_cameras_and_the_import_scale(photos):
+    known = {i: pipeline.KnownCamera(c2w=POSES[i], focal=F0) for i in range(3)}
+    result = pipeline.run(params(photos, niter=30, known_cameras=known),
+                          predictor=truth_predictor())
+    np.testing.assert_allclose(result.scene.c2w, np.stack(POSES), atol=1e-4)
+    assert result.import_options.scale == 1.0  # the user's cameras set the units
+
+
+def test_known_cameras_must_fit_the_photos(photos):
+    with pytest.raises(Dust3rError, match="only 3 photos"):
+        pipeline.run(params(photos, known_cameras={3: pipeline.KnownCamera(focal=1.0)}),
+                     predictor=truth_predictor())
+    wrong_aspect = {1: pipeline.KnownCamera(focal=80.0, image_size=(100, 100))}
+    with pytest.raises(Dust3rError, match="view1.png is 100x100 but the photo is 96x72"):
+        pipeline.run(params(photos, known_cameras=wrong_aspect), predictor=truth_predictor())
+
+
+def test_cancel_stops_the_alignment(photos):
+    seen = []
+
+    def progress(stage, done, total):
+        seen.append((stage, done))
+
+    with pytest.raises(Cancelled):
+        pipeline.run(params(photos, niter=10_000), progress=progress,
+                     cancel=lambda: ("align", 3) in seen, predictor=truth_predictor())
+    assert max(d for s, d in seen if s == "align") == 3  # stopped within one iteration
+
+
+def test_settings_are_checked_before_any_work(photos):
+    calls = []
+    for bad, match in [(dict(precision="fp8"), "precision"), (dict(device="tpu"), "device"),
+                       (dict(batch_size=0), "batch size"), (dict(schedule="step"), "schedule"),
+                       (dict(photos=[]), "No photos")]:
+        kwargs = dict(photos=photos) | bad
+        with pytest.raises(Dust3rError, match=match):
+            pipeline.run(params(**kwargs), predictor=truth_predictor(calls))
+    assert calls == []
+
+
+def test_out_of_gpu_memory_becomes_advice(photos):
+    def predictor(pairs, progress, cancel):
+        raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 4.00 GiB")
+
+    with pytest.raises(OutOfMemory, match="fewer photos.*224_linear"):
+        pipeline.run(params(photos), predictor=predictor)
+
+
+def test_the_network_path_runs_a_checkpoint_file(tmp_path):
+    from checkpoints import write_pth
+
+    ckpt = write_pth(tmp_path / "tiny.pth", "tiny_linear")
+    # Smooth photos: the random-weight network then predicts smooth, alignable point maps.
+    y, x = np.mgrid[0:PHOTO[1], 0:PHOTO[0]]
+    photos = []
+    for i in range(2):
+        path = tmp_path / f"smooth{i}.jpg"
+        Image.fromarray(np.stack([x * 2 + i * 9, y * 3, x + y], -1).astype(np.uint8)).save(path)
+        photos.append(str(path))
+    result = pipeline.run(pipeline.JobParams(photos=photos, model=str(ckpt), device="cpu",
+                                             niter=5))
+    assert result.scene.n_images == 2 and result.n_pairs == 2
+    assert result.scene.image_size(0) == (64, 48)  # the tiny model was trained at 64 px
+    assert len(result.scene.point_cloud()) > 0
+
+
+def test_a_corrupt_checkpoint_is_a_clear_error(photos, tmp_path):
+    bad = Path(tmp_path / "broken.pth")
+    bad.write_bytes(b"PK\x03\x04 not a checkpoint")
+    with pytest.raises(Dust3rError, match="broken.pth"):
+        pipeline.run(pipeline.JobParams(photos=photos, model=str(bad), device="cpu"))
