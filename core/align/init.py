@@ -82,7 +82,7 @@ def mst_init(pw: Pairwise, known: KnownCameras, min_conf_thr: float, shared_foca
     pts3d: list = [None] * n
     c2w: list = [None] * n
     _walk(pw, scores, pts3d, c2w)
-    focals = _focals(pw, known, scores, pp, shared_focal)
+    focals = initial_focals(pw, known, [_own_edge(pw, k, scores) for k in range(n)], pp, shared_focal)
 
     for k in range(n):
         if c2w[k] is None:
@@ -151,23 +151,29 @@ def _own_edge(pw: Pairwise, k: int, scores: list[float]):
     return max(own, key=lambda e: scores[e]) if own else None
 
 
-def _focals(pw: Pairwise, known: KnownCameras, scores, pp, shared_focal: bool) -> list[float]:
-    n = pw.n_images
+def initial_focals(pw: Pairwise, known: KnownCameras, own_edges: list, pp, shared_focal: bool) -> list[float]:
+    """Per image: the known focal, else the Weiszfeld estimate on its own point map (pair
+    `own_edges[k]`, whose first image is k; None if there is none).
+
+    An image without a usable estimate (no own point map, or a nonsensical one as from an
+    untrained network) gets the others' geometric mean, or the official starting value
+    max(H, W) when no image has one. With `shared_focal`, all get the geometric mean (in
+    photo pixels, so that photos of one camera at different network scales agree).
+    """
     focals = list(known.focals)
-    for k in range(n):
-        if focals[k] is None and (e := _own_edge(pw, k, scores)) is not None:
+    for k, e in enumerate(own_edges):
+        if focals[k] is None and e is not None:
             pts, conf = pw.edge(e)[:2]
             focal = estimate_focal(pts, pp[k], mask=conf > 0)
             focals[k] = focal if np.isfinite(focal) and focal > 0 else None
-    per_photo_px = [f / known.focal_scale[k] for k, f in enumerate(focals) if f is not None]
-    if not per_photo_px:
-        raise AlignmentError("no focal length could be estimated: no image has a usable point map "
-                             "of its own (pairs (i, j) with i = the image); symmetrize the pairs")
-    typical = float(np.exp(np.mean(np.log(per_photo_px))))
+    photo_px = [f / known.focal_scale[k] for k, f in enumerate(focals) if f is not None]
+    if photo_px:
+        typical = [float(np.exp(np.mean(np.log(photo_px)))) * s for s in known.focal_scale]
+    else:
+        typical = [float(max(shape)) for shape in pw.shapes]
     if shared_focal:
-        return [typical * s for s in known.focal_scale]
-    # no (usable) point map of its own: assume a camera like the others
-    return [f if f is not None else typical * known.focal_scale[k] for k, f in enumerate(focals)]
+        return typical
+    return [f if f is not None else typical[k] for k, f in enumerate(focals)]
 
 
 def _pnp(pw: Pairwise, k: int, world: torch.Tensor, focal: float, pp, scores, min_conf_thr) -> torch.Tensor:

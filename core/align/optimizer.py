@@ -2,7 +2,9 @@
 
 Parameters (float32, what Adam updates), exactly as the official `PointCloudOptimizer`:
   pairs    [E, 8]  quaternion (x, y, z, w), signed_log1p(t), log scale; the scales' geometric
-                   mean is pinned to BASE_SCALE unless known poses fix the scale
+                   mean is pinned: to BASE_SCALE, or with known poses to its initial value
+                   (the official code unpins it there, which lets the L1 loss shrink the
+                   scene by about the noise level: noise scales with the pairwise scale)
   depth    per image log depth (one [n, H*W] tensor per image shape)
   poses    [N, 7]  camera-to-world quaternion, signed_log1p(translation)
   focals   20 * log(focal), per image or one shared (in photo pixels when photos are known)
@@ -36,7 +38,7 @@ class SceneParameters:
                  shared_focal: bool, device: torch.device):
         f32 = dict(dtype=torch.float32, device=device)
         self.sides = sides
-        self.normalize_scale = not init.metric
+        self.scale_mean = float(torch.exp(torch.log(init.pw_scale).mean())) if init.metric else BASE_SCALE
         self.pairs = torch.cat([rotation_to_quat(init.pw_rot), signed_log1p(init.pw_trans),
                                 torch.log(init.pw_scale)[:, None]], 1).to(**f32)
         self.poses = torch.cat([rotation_to_quat(init.c2w[:, :3, :3]),
@@ -66,10 +68,7 @@ class SceneParameters:
         """[E, 3, 4] = [s R | s t] per pair."""
         rot = quat_to_rotation(self.pairs[:, :4])
         log_scale = self.pairs[:, 7]
-        if self.normalize_scale:
-            scale = BASE_SCALE * torch.exp(log_scale - log_scale.mean())
-        else:
-            scale = torch.exp(log_scale)
+        scale = self.scale_mean * torch.exp(log_scale - log_scale.mean())
         return scale[:, None, None] * torch.cat([rot, signed_expm1(self.pairs[:, 4:7])[:, :, None]], 2)
 
     def c2w(self) -> torch.Tensor:

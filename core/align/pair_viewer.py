@@ -11,7 +11,8 @@ from typing import Optional
 
 import torch
 
-from .geometry import estimate_focal, invert_pose, pixel_grid, pose_matrix, transform, weighted_similarity
+from .geometry import invert_pose, pixel_grid, pose_matrix, transform, weighted_similarity
+from .init import initial_focals
 from .inputs import Pairwise
 from .known import KnownCameras
 from .pnp import solve_pnp
@@ -27,23 +28,11 @@ def symmetric_pair(pw: Pairwise) -> Optional[tuple[int, int]]:
     return None
 
 
-def _focals(pw: Pairwise, known: KnownCameras, own_edges: list[int], pp, shared_focal: bool) -> list[float]:
-    focals = []
-    for k, e in enumerate(own_edges):
-        pts, conf = pw.edge(e)[:2]
-        focals.append(known.focals[k] if known.focals[k] is not None
-                      else estimate_focal(pts, pp[k], mask=conf > 0))
-    if shared_focal:
-        photo_px = torch.tensor([f / s for f, s in zip(focals, known.focal_scale)], dtype=torch.float64)
-        return [float(photo_px.log().mean().exp()) * s for s in known.focal_scale]
-    return focals
-
-
 def single_view(pw: Pairwise, known: KnownCameras, shared_focal: bool):
     """(c2w [1, 4, 4], focals [1], depth [H, W] list) of one image paired with itself."""
     best = max(range(len(pw.edges)), key=pw.edge_score)
     pp = [known.principal_point(0, pw.shapes[0])]
-    focals = _focals(pw, known, [best], pp, shared_focal)
+    focals = initial_focals(pw, known, [best], pp, shared_focal)
     c2w = known.c2w[0] if known.c2w[0] is not None else torch.eye(4, dtype=torch.float64)
     return c2w[None], torch.tensor(focals, dtype=torch.float64), [pw.edge(best)[0][..., 2]]
 
@@ -52,7 +41,7 @@ def pair_view(pw: Pairwise, known: KnownCameras, edges: tuple[int, int], min_con
               shared_focal: bool):
     """(c2w [2, 4, 4], focals [2], depth list) of two images paired both ways."""
     pp = [known.principal_point(k, pw.shapes[k]) for k in range(2)]
-    focals = _focals(pw, known, list(edges), pp, shared_focal)
+    focals = initial_focals(pw, known, list(edges), pp, shared_focal)
     ref = 0 if pw.edge_score(edges[0]) > pw.edge_score(edges[1]) else 1
     other = 1 - ref
     pts_ref, _, pts_other, _ = pw.edge(edges[ref])  # both images in camera ref's frame

@@ -31,6 +31,8 @@ def solve_pnp(world: torch.Tensor, pixels: torch.Tensor, focal: float, pp,
                else weights.reshape(-1).double())
     w2c = _dlt(world, pixels, focal, pp, weights) if init_c2w is None else invert_pose(init_c2w.double())
     rot, trans = w2c[:3, :3], w2c[:3, 3]
+    if not bool(torch.isfinite(w2c).all()):
+        rot, trans = torch.eye(3, dtype=torch.float64, device=world.device), torch.zeros_like(trans)
     for _ in range(iters):
         cam = world @ rot.T + trans
         z = cam[:, 2]
@@ -40,6 +42,8 @@ def solve_pnp(world: torch.Tensor, pixels: torch.Tensor, focal: float, pp,
         res = proj - pixels
         res_norm = res.norm(dim=1)
         w = weights * front * torch.where(res_norm > HUBER_PX, HUBER_PX / res_norm.clamp_min(1e-12), 1.0)
+        if int((w > 0).sum()) < 6:  # nothing in front of the camera to fit: keep the estimate
+            break
         # d proj / d cam (2x3) times d cam / d (rotation increment, translation increment) (3x6)
         jp = torch.zeros(len(world), 2, 3, dtype=torch.float64, device=world.device)
         jp[:, 0, 0] = jp[:, 1, 1] = focal / zs
@@ -51,7 +55,9 @@ def solve_pnp(world: torch.Tensor, pixels: torch.Tensor, focal: float, pp,
         hess = torch.einsum("m,mki,mkj->ij", w, jac, jac)
         grad = torch.einsum("m,mki,mk->i", w, jac, res)
         damping = 1e-6 * hess.diagonal().mean() * torch.eye(6, dtype=torch.float64, device=world.device)
-        step = -torch.linalg.solve(hess + damping, grad)
+        step = -torch.linalg.lstsq(hess + damping, grad[:, None]).solution[:, 0]
+        if not bool(torch.isfinite(step).all()):
+            break
         delta = _so3_exp(step[:3])
         rot, trans = delta @ rot, delta @ trans + step[3:]
         if float(step.abs().max()) < 1e-10:
