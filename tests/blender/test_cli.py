@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 from blender_helpers import write_photo
 from checkpoints import write_pth
@@ -61,3 +62,35 @@ def test_cli_fails_with_a_clear_message_and_writes_nothing(tmp_path):
 def test_cli_rejects_bad_arguments(tmp_path):
     proc = run_cli("a.jpg", tmp_path=tmp_path)  # no -o
     assert proc.returncode == 2 and "--output" in proc.stderr
+
+
+@pytest.mark.slow
+def test_cli_keeps_the_poses_of_the_cameras_in_a_base_file(addon, tmp_path):
+    from blender_helpers import synthetic_scene
+
+    photos = [write_photo(tmp_path / f"base{i}.jpg", (96, 72), seed=i) for i in range(2)]
+    views = addon.core.images.load_images([str(p) for p in photos], size=64)
+    c2w = np.stack([np.eye(4), np.eye(4)])
+    c2w[1, :3, 3] = (0.4, -0.1, 0.2)
+    scene = synthetic_scene(addon.core, [v["photo"] for v in views], c2w, [60.0, 60.0],
+                            [(31.5, 23.5), (31.5, 23.5)])
+    addon.importer.import_scene(scene, addon.core.pipeline.ImportOptions(
+        collection_name="Base", scale=1.0))
+    base = tmp_path / "base.blend"
+    bpy.ops.wm.save_as_mainfile(filepath=str(base))
+    expected = {o["dust3r_source"]: np.array(o.matrix_world) for o in
+                bpy.data.collections["Base"].objects if o.type == "CAMERA"}
+
+    ckpt = write_pth(tmp_path / "tiny.pth", "tiny_linear")
+    out = tmp_path / "with_base.blend"
+    proc = run_cli(*photos, "-o", out, "--base", base, "--use-cameras", "pose", "--model", ckpt,
+                   "--device", "cpu", "--niter", "5", "--collection", "Solved",
+                   tmp_path=tmp_path)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    bpy.ops.wm.open_mainfile(filepath=str(out))
+    assert "Base" in bpy.data.collections  # the base file's content is kept
+    solved = [o for o in bpy.data.collections["Solved"].objects if o.type == "CAMERA"]
+    assert len(solved) == 2
+    for cam in solved:
+        np.testing.assert_allclose(np.array(cam.matrix_world), expected[cam["dust3r_source"]],
+                                   atol=1e-4)

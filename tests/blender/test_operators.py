@@ -258,3 +258,76 @@ def test_unload_model_frees_the_cache(addon, monkeypatch):
     assert cache.loaded
     assert bpy.ops.dust3r.unload_model() == {"FINISHED"}
     assert cache.loaded is None
+
+
+def test_escape_in_the_modal_operator_cancels_the_job(addon):
+    jobs = addon.core.jobs
+    gate = threading.Event()
+
+    def work(progress, cancel):
+        while not cancel():
+            gate.wait(0.01)
+        raise addon.core.errors.Cancelled()
+
+    job = jobs.start_task("reconstruct", work)
+    op = SimpleNamespace(_job=job, _timer=None)
+    modal = addon.operators.reconstruct.DUST3R_OT_reconstruct.modal
+    assert modal(op, bpy.context, SimpleNamespace(type="MOUSEMOVE", value="NOTHING")) == {
+        "PASS_THROUGH"}
+    assert modal(op, bpy.context, SimpleNamespace(type="ESC", value="PRESS")) == {
+        "RUNNING_MODAL"}
+    assert job.cancel_requested and job.join(5)
+    jobs.clear()
+
+
+def test_photos_come_from_files_a_folder_or_the_images_in_the_file(addon, tmp_path):
+    paths = [write_photo(tmp_path / name, (32, 24)) for name in ("b.jpg", "a.jpg")]
+    s = bpy.context.scene.dust3r
+    assert bpy.ops.dust3r.add_photos(directory=str(tmp_path),
+                                     files=[{"name": "b.jpg"}, {"name": "a.jpg"}]) == {"FINISHED"}
+    assert bpy.ops.dust3r.add_photos(directory=str(tmp_path), files=[{"name": "a.jpg"}]) == {
+        "FINISHED"}  # no duplicates
+    reconstruct = addon.operators.reconstruct
+    assert reconstruct.photo_paths(s) == [str(paths[0]), str(paths[1])]  # the order picked
+    s.photo_index = 0
+    bpy.ops.dust3r.remove_photo()
+    assert reconstruct.photo_paths(s) == [str(paths[1])]
+    bpy.ops.dust3r.clear_photos()
+    assert reconstruct.photo_paths(s) == []
+    s.source, s.folder = "FOLDER", str(tmp_path)
+    assert reconstruct.photo_paths(s) == [str(paths[1]), str(paths[0])]  # name order
+    s.source = "BLENDER"
+    for p in paths:
+        bpy.data.images.load(str(p))
+    bpy.data.images.new("generated", 4, 4)  # no file: not a photo
+    assert reconstruct.photo_paths(s) == [str(paths[1]), str(paths[0])]
+
+
+def test_install_dependencies_and_download_in_background_mode(addon, monkeypatch, tmp_path):
+    deps = addon.core.dependencies
+    monkeypatch.setattr(deps, "missing", lambda: [])
+    assert bpy.ops.dust3r.install_dependencies() == {"FINISHED"}  # nothing to do
+    assert not addon.core.jobs.active("install")
+
+    calls = []
+
+    def fake_download(name, folder, progress=None):
+        progress(1 << 20, 2 << 20)
+        calls.append((name, folder))
+        return Path(folder) / "naver--model"
+
+    import importlib
+    weights = importlib.import_module(addon.__name__ + ".core.weights")
+    monkeypatch.setattr(weights, "download", fake_download)
+    prefs = bpy.context.preferences.addons[addon.__name__].preferences
+    prefs.model, prefs.model_dir = "224_linear", str(tmp_path)
+    if not bpy.app.online_access:  # module mode: Blender's "Allow Online Access" is off
+        with pytest.raises(RuntimeError, match="Online access is disabled"):
+            bpy.ops.dust3r.download_model()
+        monkeypatch.setattr(deps, "missing", lambda: ["torch"])
+        with pytest.raises(RuntimeError, match="Online access is disabled"):
+            bpy.ops.dust3r.install_dependencies()
+        assert calls == [] and not addon.core.jobs.active("install")
+    else:
+        assert bpy.ops.dust3r.download_model() == {"FINISHED"}
+        assert calls == [("224_linear", str(tmp_path))]
