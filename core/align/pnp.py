@@ -1,10 +1,10 @@
 """Camera pose from 3-D points and their pixels (perspective-n-point), without OpenCV.
 
-A robust Gauss-Newton on the reprojection error (Huber weights) refines a starting pose:
+A robust Gauss-Newton on the reprojection error (Cauchy weights) refines a starting pose:
 the caller's (usually a weighted Procrustes fit of the image's own point map onto the
 world points, which never degenerates on flat scenes) or, without one, a linear DLT on
 calibrated rays. Dense point maps give thousands of correspondences, so no RANSAC is needed
-to get into the basin; the Huber weights then discount the outliers.
+to get into the basin; the Cauchy weights then discount the outliers.
 """
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import torch
 
 from .geometry import invert_pose, pose_matrix
 
-HUBER_PX = 2.0  # residuals beyond this many pixels count linearly, not quadratically
+ROBUST_PX = 2.0  # the Cauchy loss's scale: residuals much beyond it hardly count
 
 
 def solve_pnp(world: torch.Tensor, pixels: torch.Tensor, focal: float, pp,
@@ -40,8 +40,7 @@ def solve_pnp(world: torch.Tensor, pixels: torch.Tensor, focal: float, pp,
         zs = torch.where(front, z, 1.0)
         proj = focal * cam[:, :2] / zs[:, None] + pp
         res = proj - pixels
-        res_norm = res.norm(dim=1)
-        w = weights * front * torch.where(res_norm > HUBER_PX, HUBER_PX / res_norm.clamp_min(1e-12), 1.0)
+        w = weights * front / (1 + (res.norm(dim=1) / ROBUST_PX) ** 2)
         if int((w > 0).sum()) < 6:  # nothing in front of the camera to fit: keep the estimate
             break
         # d proj / d cam (2x3) times d cam / d (rotation increment, translation increment) (3x6)
