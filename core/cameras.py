@@ -48,7 +48,8 @@ class PinholeCamera:
         w2c = np.linalg.inv(self.c2w)
         cam = np.asarray(points, np.float64) @ w2c[:3, :3].T + w2c[:3, 3]
         z = cam[:, 2]
-        return np.stack([self.fx * cam[:, 0] / z + self.cx, self.fy * cam[:, 1] / z + self.cy, z], 1)
+        u, v = self.fx * cam[:, 0] / z + self.cx, self.fy * cam[:, 1] / z + self.cy
+        return np.stack([u, v, z], 1)
 
     def resized(self, width: int, height: int) -> "PinholeCamera":
         """The same camera on the same image scaled to another resolution."""

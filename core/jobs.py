@@ -116,6 +116,10 @@ class Job:
             except queue.Empty:
                 return out
 
+    def requeue(self, event: Event) -> None:
+        """Put an event back (the UI takes a final event in two steps: show, then apply)."""
+        self._events.put(event)
+
     def _progress(self, stage: str, done: int, total: int) -> None:
         self._events.put(Event("progress", stage, int(done), int(total)))
 

@@ -1,7 +1,7 @@
 """The point cloud as a mesh of vertices, shown as points by a Geometry Nodes modifier.
 
-The mesh keeps the data (`position`, a scene-linear `Color` from the photos' sRGB, `confidence`, `image_index`); the
-modifier turns vertices into render points with a live radius and confidence threshold, and
+The mesh keeps the data (`position`, a scene-linear `Color` from the photos' sRGB,
+`confidence`, `image_index`); the modifier turns vertices into render points with a live radius and confidence threshold, and
 an emission material shows the photo colours unlit, in Cycles and EEVEE alike.
 """
 from __future__ import annotations

@@ -139,9 +139,16 @@ def import_result(result: pipeline.Result, target=None) -> str:
             f"'{created['collection'].name}'")
 
 
+def _import_and_push_undo(result: pipeline.Result) -> str:
+    message = import_result(result)
+    if not bpy.app.background:
+        bpy.ops.ed.undo_push(message="DUSt3R Import")  # timers make no undo step of their own
+    return message
+
+
 def poll_job() -> Optional[float]:
     """Timer callback of the background reconstruction (tests pump it by hand)."""
-    return tasks.poll("reconstruct", lambda result: import_result(result))
+    return tasks.poll("reconstruct", _import_and_push_undo, final_stage="import")
 
 
 class DUST3R_OT_reconstruct(bpy.types.Operator):

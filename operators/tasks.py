@@ -24,9 +24,11 @@ def reset(kind: str) -> None:
     task.message, task.error = "", ""
 
 
-def poll(kind: str, on_done: Callable[[object], str]) -> Optional[float]:
+def poll(kind: str, on_done: Callable[[object], str], final_stage: str = "finishing"
+         ) -> Optional[float]:
     """Apply the events of the `kind` task; returns the delay to the next poll, or None once
-    it has ended. `on_done(result)` runs on the main thread and returns the result message."""
+    it has ended. `on_done(result)` runs on the main thread and returns the result message;
+    the poll before it shows `final_stage` so that the UI can draw it first."""
     job = jobs.active(kind)
     task = status(kind)
     if job is None:  # cancelled by a file load or by disabling the add-on
@@ -36,6 +38,12 @@ def poll(kind: str, on_done: Callable[[object], str]) -> Optional[float]:
         if event.kind == "progress":
             task.stage, task.done, task.total = event.stage, event.done, event.total
             continue
+        if event.kind == "done" and task.stage != final_stage:
+            # Show the last stage before the (blocking) on_done, then apply it next time.
+            task.stage, task.done, task.total = final_stage, 0, 1
+            job.requeue(event)
+            _redraw()
+            return 0.01
         jobs.clear(kind)
         task.running = False
         if event.kind == "done":

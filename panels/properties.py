@@ -34,7 +34,8 @@ class DUST3R_PG_settings(bpy.types.PropertyGroup):
     reference: IntProperty(name="Reference", default=0, min=0,
                            description="Index of the reference photo (0 = the first)")
     noncyclic: BoolProperty(name="Non-cyclic", default=False,
-                            description="Windows do not wrap around from the last photo to the first")
+                            description="Windows do not wrap around from the last photo to "
+                                        "the first")
     niter: IntProperty(name="Iterations", default=300, min=0, soft_max=2000,
                        description="Alignment iterations")
     lr: FloatProperty(name="Learning Rate", default=0.01, min=1e-5, max=1.0, precision=4)

@@ -41,7 +41,8 @@ def test_install_runs_each_command_and_reports_progress():
 
 
 def test_a_failing_pip_gives_its_last_words():
-    bad = [sys.executable, "-c", "import sys; print('ERROR: No matching distribution'); sys.exit(1)"]
+    bad = [sys.executable, "-c",
+           "import sys; print('ERROR: No matching distribution'); sys.exit(1)"]
     with pytest.raises(Dust3rError, match="No matching distribution"):
         dependencies.install([bad], lambda *a: None, lambda: False)
 

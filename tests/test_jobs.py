@@ -37,7 +37,8 @@ def fake_run(steps=5, delay=0.0, fail=None):
 def test_progress_events_then_the_result():
     job = jobs.Job(jobs.reconstruction(PARAMS, models=None, run=fake_run())).start()
     events = wait_for_end(job)
-    assert [(e.stage, e.done, e.total) for e in events[:-1]] == [("align", i, 5) for i in range(1, 6)]
+    progress = [(e.stage, e.done, e.total) for e in events[:-1]]
+    assert progress == [("align", i, 5) for i in range(1, 6)]
     assert events[-1].kind == "done" and events[-1].result.n_pairs == 2
     assert job.join(1.0) and not job.running
 

@@ -65,12 +65,14 @@ def truth_predictor(calls: list | None = None):
             calls.append(len(pairs))
         conf = torch.full((len(pairs),) + pts1[0].shape[:2], 5.0)
         view = lambda idx, side: dict(  # noqa: E731
-            idx=idx, instance=[str(i) for i in idx], img=torch.stack([p[side]["img"][0] for p in pairs]),
+            idx=idx, instance=[str(i) for i in idx],
+            img=torch.stack([p[side]["img"][0] for p in pairs]),
             true_shape=torch.tensor(np.stack([p[side]["true_shape"][0] for p in pairs])),
             photo=[p[side]["photo"] for p in pairs])
         return dict(view1=view(idx1, 0), view2=view(idx2, 1),
                     pred1=dict(pts3d=torch.tensor(np.stack(pts1), dtype=torch.float32), conf=conf),
-                    pred2=dict(pts3d_in_other_view=torch.tensor(np.stack(pts2), dtype=torch.float32),
+                    pred2=dict(pts3d_in_other_view=torch.tensor(np.stack(pts2),
+                                                                dtype=torch.float32),
                                conf=conf.clone()))
 
     return predict

@@ -63,7 +63,8 @@ def test_imported_camera_projects_like_the_photo_camera(addon, tmp_path, case):
     np.testing.assert_allclose(got[:, 2], expected[:, 2] * result["scale"], rtol=1e-5)
 
     assert {k: cam_obj["dust3r_" + k] for k in ("width", "height")} == dict(width=W, height=H)
-    assert cam_obj["dust3r_fx"] == pytest.approx(f0) and cam_obj["dust3r_cx"] == pytest.approx(pp0[0])
+    assert cam_obj["dust3r_fx"] == pytest.approx(f0)
+    assert cam_obj["dust3r_cx"] == pytest.approx(pp0[0])
     assert cam_obj["dust3r_source"] == str(path)
     assert cam_obj["dust3r_exif_orientation"] == orientation
     # The background is the upright photo (Blender ignores EXIF orientation when loading).

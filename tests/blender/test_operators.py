@@ -47,10 +47,14 @@ def test_reconstruct_in_the_background_then_import(addon, checkpoint, photos, pu
     configure(addon, checkpoint, photos, collection_name="Recon")
     assert bpy.ops.dust3r.reconstruct(mode="ASYNC") == {"FINISHED"}
     assert status().running and "Recon" not in bpy.data.collections  # nothing yet
-    pump()
+    seen = []
+    pump(until=lambda: seen.append((status().stage, status().done, status().total,
+                                    "Recon" in bpy.data.collections)) and False)
     assert not status().running and status().error == "", status().error
-    # The last progress was the alignment's last iteration (3 photos: the optimiser runs).
-    assert (status().stage, status().done, status().total) == ("align", 10, 10)
+    # The UI shows the import stage for one poll before the import itself runs.
+    assert seen[-1] == ("import", 0, 1, False) and status().stage == "import"
+    assert all(stage in ("starting", "model", "images", "pairs", "align", "import")
+               for stage, *_ in seen)
 
     coll = bpy.data.collections["Recon"]
     points = coll.objects["Recon points"]

@@ -81,7 +81,8 @@ module = "bl_ext.user_default.dust3r_blender"
 enabled = module in {a.module for a in bpy.context.preferences.addons}
 mod = sys.modules.get(module)
 prefs = bpy.context.preferences.addons[module].preferences
-out = dict(heavy=[m for m in ("torch", "PIL", "scipy") if m in sys.modules], enabled=enabled, panel=hasattr(bpy.types, "DUST3R_PT_reconstruct"),
+out = dict(heavy=[m for m in ("torch", "PIL", "scipy") if m in sys.modules], enabled=enabled,
+           panel=hasattr(bpy.types, "DUST3R_PT_reconstruct"),
            op=hasattr(bpy.ops.dust3r, "reconstruct"), prefs=type(prefs).__name__,
            cli=os.path.isfile(os.path.join(os.path.dirname(mod.__file__), "cli.py")))
 site = [p for p in sys.path if os.sep + ".local" + os.sep in p and p.endswith("site-packages")]
