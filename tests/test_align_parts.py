@@ -106,3 +106,21 @@ def test_clean_up_removes_less_confident_points_in_front_of_another_view(floater
     assert bool((cleaned[0][:20] == 5.0).all())  # the wall itself stays
     assert bool((cleaned[1] == 5.0).all())  # a wall behind a floater is not "in front"
     assert bool((conf[0][20:30, 20:30] == floater_conf).all())  # inputs untouched
+
+
+def test_adam_updates_exactly_as_torch_adam():
+    from core.align.optimizer import Adam
+
+    gen = torch.Generator().manual_seed(0)
+    mine = torch.randn(50, generator=gen).requires_grad_(True)
+    theirs = mine.detach().clone().requires_grad_(True)
+    ours, reference = Adam([mine]), torch.optim.Adam([theirs], lr=0.01, betas=(0.9, 0.9), eps=1e-8)
+    for k in range(30):
+        lr = 0.01 * (1 - k / 40)
+        for t in (mine, theirs):
+            (t ** 3).sin().sum().backward()
+        ours.step(lr)
+        reference.param_groups[0]["lr"] = lr
+        reference.step()
+        reference.zero_grad()
+    torch.testing.assert_close(mine, theirs, rtol=0, atol=0)

@@ -68,7 +68,7 @@ def global_align(pairwise: Mapping[str, Any], *, niter: int = 300, lr: float = 0
         start = None
     else:
         init = mst_init(pw, known, min_conf_thr, shared_focal)
-        params = SceneParameters(init, known, pack_edges(pw), pp, shared_focal, device)
+        params = SceneParameters(init, known, pack_edges(pw, pp), shared_focal, device)
         start = _decode(params, pw)
         raise_if_cancelled(cancel)
         trace = optimize(params, niter, lr, schedule, progress, cancel, early_stop_patience)

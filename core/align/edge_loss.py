@@ -1,21 +1,28 @@
-"""The alignment loss over all pairs, with a hand-written gradient that streams over the pairs.
+"""The alignment loss (spec 7.3) with a hand-written gradient, streamed image by image.
 
-For pair e = (i, j) and each of its two sides (image i, image j), with the pair's similarity
-x -> s_e (R_e x + t_e) written as the 3x4 matrix M_e = [s_e R_e | s_e t_e]:
+Every pixel of image k has a world point X = R_k (d (u - ppx) / f_k, d (v - ppy) / f_k, d)
++ T_k with d = exp(log depth). For pair e = (i, j) and each of its two sides (image i,
+image j), with the pair's similarity written as the 3x4 matrix M_e = [s_e R_e | s_e t_e]:
 
     loss = sum over sides, pixels of  w * | X_image(pixel) - M_e [p; 1] |
 
-where p is the side's predicted point, X the image's current world point and w = log(conf)
-divided by the total pixel count of that side over all pairs (the official normalisation).
-Storing each side once as Q = [w p; w] (4 x pixels, about the size of the input itself)
-turns the residual into one batched matrix product, w r = w X - M_e Q, with
-|w r| = w |r| (w >= 0), and gives the gradients without any per-pixel autograd graph:
+where p is the side's predicted point and w = log(conf) divided by the total pixel count of
+that side over all pairs (the official normalisation). Each side is stored once as
+Q = [w p; w] (4 x pixels: the size of the input itself), so that the weighted residual is
+one batched matrix product, w r = w X - M_e Q, and |w r| = w |r| (w >= 0). The gradients
+need no autograd graph over pixels:
 
-    d loss / d M_e = - sum unit(r) Q^T          d loss / d X = w unit(r)
+    d loss / d M_e = - sum unit(r) Q^T        d loss / d X = sum over the sides of w unit(r)
 
-Sides are processed in chunks whose temporaries fit a fixed byte budget (in cache on a CPU),
-so the working memory does not grow with the number of pairs. The same code runs on any
-torch device.
+and from d loss / d X (= G, per image) with Y = X - T = R (d ray):
+
+    d / d log depth = G . Y      d / d R = (sum G Y^T) R      d / d T = sum G
+    d / d f = -(sum G . Y - R[:, 2] . (G d)) / f
+
+Images are visited one at a time: their points are built in a reusable buffer, all their
+sides are streamed through it in chunks whose temporaries fit a byte budget (in cache on a
+CPU), and their gradients are finished while still hot. Working memory is a few images'
+worth, whatever the number of pairs; the same code runs on any torch device.
 """
 from __future__ import annotations
 
@@ -23,6 +30,7 @@ from dataclasses import dataclass, field
 
 import torch
 
+from .geometry import pixel_grid
 from .inputs import Pairwise
 
 # temporaries per chunk: small enough to stay in a CPU's cache, large enough to keep a GPU busy
@@ -37,7 +45,8 @@ class SideGroup:
     images: list[int]  # global indices of the images of this shape
     data: torch.Tensor  # [S, 4, H*W]: rows 0-2 = w * point (planar), row 3 = w
     edge: torch.Tensor  # [S] int64: the pair of each side
-    chunks: list[tuple[int, int, int]]  # (start, stop, index into `images`): one image per chunk
+    chunks: list[list[tuple[int, int]]]  # per image of `images`: (start, stop) rows of `data`
+    pixels: torch.Tensor  # [n_g, 2, H*W]: (u - ppx, v - ppy) of every pixel
     work: dict = field(default_factory=dict)  # reusable buffers (no page faults per call)
 
 
@@ -53,8 +62,9 @@ class EdgeSides:
         return sum(g.data.numel() * g.data.element_size() for g in self.groups)
 
 
-def pack_edges(pw: Pairwise) -> EdgeSides:
-    """Pack both sides of every pair as [w p; w]; pixels with confidence <= 1 get no weight."""
+def pack_edges(pw: Pairwise, pp: torch.Tensor) -> EdgeSides:
+    """Pack both sides of every pair as [w p; w] (pixels with confidence <= 1 get no weight);
+    `pp` [N, 2] are the principal points, fixed during the optimisation."""
     device = pw.device
     area = [h * w for h, w in pw.shapes]
     denom_i = float(sum(area[i] for i, _ in pw.edges))
@@ -65,11 +75,10 @@ def pack_edges(pw: Pairwise) -> EdgeSides:
     groups = []
     for shape in sorted(set(pw.shapes)):
         images = [k for k, s in enumerate(pw.shapes) if s == shape]
-        local = {k: n for n, k in enumerate(images)}
-        mine = [s for s in sides if s[0] in local]
+        mine = [s for s in sides if s[0] in images]
         hw = shape[0] * shape[1]
         data = torch.empty(len(mine), 4, hw, device=device)
-        for row, (img, e, second) in enumerate(mine):
+        for row, (_, e, second) in enumerate(mine):
             pts = (pw.pts_j if second else pw.pts_i)[e].to(device).reshape(hw, 3)
             conf = (pw.conf_j if second else pw.conf_i)[e].to(device).reshape(hw)
             weight = torch.log(conf.clamp_min(1.0)) / (denom_j if second else denom_i)
@@ -79,64 +88,94 @@ def pack_edges(pw: Pairwise) -> EdgeSides:
         chunks = []
         for img in images:
             rows = [r for r, s in enumerate(mine) if s[0] == img]
-            chunks += [(start, min(start + size, rows[-1] + 1), local[img])
-                       for start in range(rows[0], rows[-1] + 1, size)]
+            chunks.append([(start, min(start + size, rows[-1] + 1))
+                           for start in range(rows[0], rows[-1] + 1, size)])
+        grid = pixel_grid(*shape, device=device).reshape(hw, 2)
+        pixels = torch.stack([(grid - pp[k].to(grid)).T for k in images])
         groups.append(SideGroup(shape, images, data, torch.tensor([s[1] for s in mine], device=device),
-                                chunks))
+                                chunks, pixels))
     return EdgeSides(groups, len(pw.edges))
 
 
-def edge_loss(sides: EdgeSides, sim: torch.Tensor, points: list[torch.Tensor]) -> torch.Tensor:
-    """The loss (0-dim float32) for pair similarities `sim` [E, 3, 4] = [sR | st] and world
-    points `points` (per group, [n_g, 3, H*W]); differentiable w.r.t. both."""
-    return _EdgeLoss.apply(sides, sim, *points)
+def edge_loss(sides: EdgeSides, sim: torch.Tensor, rot: torch.Tensor, trans: torch.Tensor,
+              focals: torch.Tensor, log_depth: list[torch.Tensor]) -> torch.Tensor:
+    """The loss (0-dim float32), differentiable w.r.t. every argument but `sides`.
+
+    sim [E, 3, 4] = [sR | st] per pair; rot [N, 3, 3], trans [N, 3] camera-to-world;
+    focals [N]; log_depth per group of `sides`, [n_g, H*W].
+    """
+    return _EdgeLoss.apply(sides, sim, rot, trans, focals, *log_depth)
 
 
 class _EdgeLoss(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, sides: EdgeSides, sim: torch.Tensor, *points: torch.Tensor):
+    def forward(ctx, sides: EdgeSides, sim, rot, trans, focals, *log_depth):
         grads = any(ctx.needs_input_grad[1:])
         total = torch.zeros((), dtype=torch.float64, device=sim.device)
-        g_sim = torch.zeros_like(sim) if grads else None
-        g_points = [torch.zeros_like(p) for p in points] if grads else []
-        for g, group in enumerate(sides.groups):
-            total += _group(group, sim, points[g], g_sim, g_points[g] if grads else None)
+        out = None
         if grads:
-            ctx.save_for_backward(g_sim, *g_points)
+            out = {"sim": torch.zeros_like(sim), "rot": torch.zeros_like(rot),
+                   "trans": torch.zeros_like(trans), "focals": torch.zeros_like(focals),
+                   "log_depth": [torch.empty_like(d) for d in log_depth]}
+        for g, group in enumerate(sides.groups):
+            total += _group(group, g, sim, rot, trans, focals, log_depth[g], out)
+        if grads:
+            ctx.save_for_backward(out["sim"], out["rot"], out["trans"], out["focals"], *out["log_depth"])
         return total.float()
 
     @staticmethod
     def backward(ctx, grad_loss: torch.Tensor):
-        g_sim, *g_points = ctx.saved_tensors
-        return (None, g_sim * grad_loss, *(g * grad_loss for g in g_points))
+        return (None, *(g.mul_(grad_loss) for g in ctx.saved_tensors))
 
 
-def _group(group: SideGroup, sim: torch.Tensor, points: torch.Tensor,
-           g_sim: torch.Tensor | None, g_points: torch.Tensor | None) -> torch.Tensor:
-    """Loss of one group's sides; accumulates the gradients into g_sim, g_points when given."""
+def _buffers(group: SideGroup, device: torch.device) -> dict:
     n_sides, _, hw = group.data.shape
-    size = max(stop - start for start, stop, _ in group.chunks)
-    key = (size, n_sides, hw, points.device)
+    size = max(stop - start for chunks in group.chunks for start, stop in chunks)
+    key = (size, n_sides, hw, device)
     if group.work.get("key") != key:
-        group.work = {"key": key, "res": torch.empty(size, 3, hw, device=points.device),
-                      "norm": torch.empty(size, hw, device=points.device),
-                      "g_img": torch.empty(3, hw, device=points.device),
-                      "g_side": torch.empty(n_sides, 3, 4, device=points.device)}
+        empty = lambda *shape: torch.empty(*shape, device=device)  # noqa: E731
+        group.work = {"key": key, "res": empty(size, 3, hw), "norm": empty(size, hw),
+                      "g_side": empty(n_sides, 3, 4), "depth": empty(hw), "scaled": empty(hw),
+                      "points": empty(3, hw), "cam": empty(3, hw), "g_points": empty(3, hw)}
+    return group.work
+
+
+def _group(group: SideGroup, g: int, sim, rot, trans, focals, log_depth, out) -> torch.Tensor:
+    """Loss of one group's sides; with `out`, fills in their gradients (see the module doc)."""
+    work = _buffers(group, sim.device)
     sim_side = sim.index_select(0, group.edge)
-    total = torch.zeros((), dtype=torch.float64, device=points.device)
-    for start, stop, img in group.chunks:
-        q = group.data[start:stop]
-        weight = q[:, 3:4]
-        res = torch.mul(points[img], weight, out=group.work["res"][:stop - start])
-        res.baddbmm_(sim_side[start:stop], q, alpha=-1)  # w r = w X - M [w p; w]
-        norm = torch.mul(res[:, 0], res[:, 0], out=group.work["norm"][:stop - start])
-        norm.addcmul_(res[:, 1], res[:, 1]).addcmul_(res[:, 2], res[:, 2]).sqrt_()
-        total += norm.sum()
-        if g_sim is None:
+    total = torch.zeros((), dtype=torch.float64, device=sim.device)
+    for local, k in enumerate(group.images):
+        depth = torch.exp(log_depth[local], out=work["depth"])
+        cam = work["cam"]
+        torch.mul(group.pixels[local], torch.div(depth, focals[k], out=work["scaled"]), out=cam[:2])
+        cam[2] = depth
+        points = torch.addmm(trans[k, :, None], rot[k], cam, out=work["points"])
+        g_points = work["g_points"]
+        for n_chunk, (start, stop) in enumerate(group.chunks[local]):
+            q = group.data[start:stop]
+            weight = q[:, 3:4]
+            res = torch.mul(points, weight, out=work["res"][:stop - start])
+            res.baddbmm_(sim_side[start:stop], q, alpha=-1)  # w r = w X - M [w p; w]
+            norm = torch.mul(res[:, 0], res[:, 0], out=work["norm"][:stop - start])
+            norm.addcmul_(res[:, 1], res[:, 1]).addcmul_(res[:, 2], res[:, 2]).sqrt_()
+            total += norm.sum()
+            if out is None:
+                continue
+            res.div_(norm.clamp_min_(1e-30).unsqueeze(1))  # unit residual; 0 where w = 0
+            torch.bmm(res, q.transpose(1, 2), out=work["g_side"][start:stop])
+            res.mul_(weight)
+            if n_chunk == 0:
+                torch.sum(res, 0, out=g_points)
+            else:
+                g_points += res.sum(0)
+        if out is None:
             continue
-        res.div_(norm.clamp_min_(1e-30).unsqueeze(1))  # unit residual; 0 where w = 0
-        torch.bmm(res, q.transpose(1, 2), out=group.work["g_side"][start:stop])
-        g_points[img] += torch.sum(res.mul_(weight), 0, out=group.work["g_img"])
-    if g_sim is not None:
-        g_sim.index_add_(0, group.edge, group.work["g_side"], alpha=-1)
+        ray = points.sub_(trans[k, :, None])  # Y = R (d ray): what the depth scales
+        g_log = torch.sum(torch.mul(g_points, ray, out=work["res"][0]), 0, out=out["log_depth"][g][local])
+        out["rot"][k] = (g_points @ ray.T) @ rot[k]
+        out["trans"][k] = g_points.sum(1)
+        out["focals"][k] = (rot[k, :, 2] @ (g_points @ depth) - g_log.sum()) / focals[k]
+    if out is not None:
+        out["sim"].index_add_(0, group.edge, work["g_side"], alpha=-1)
     return total

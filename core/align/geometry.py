@@ -78,11 +78,20 @@ def weighted_similarity(src: torch.Tensor, dst: torch.Tensor, weights: torch.Ten
     return scale, rot, mean_y - scale * rot @ mean_x
 
 
+FIT_POINTS = 16384  # 7 (or 6) parameters need no more points than this for a fit
+
+
+def subsample(n: int, limit: int = FIT_POINTS) -> slice:
+    """An evenly strided selection of at most `limit` of n items (deterministic)."""
+    return slice(None, None, max(1, -(-n // limit)))
+
+
 def robust_similarity(src: torch.Tensor, dst: torch.Tensor, weights: torch.Tensor, iters: int = 3):
     """`weighted_similarity` reweighted a few times with Cauchy weights on the residuals, so
     that confident outliers (floaters) cannot drag the fit; the scale of the residuals is
-    their weighted median."""
-    x, y, w = src.reshape(-1, 3), dst.reshape(-1, 3), weights.reshape(-1).double()
+    their weighted median. Large point sets are subsampled evenly (see FIT_POINTS)."""
+    pick = subsample(src.numel() // 3)
+    x, y, w = src.reshape(-1, 3)[pick], dst.reshape(-1, 3)[pick], weights.reshape(-1)[pick].double()
     fit = weighted_similarity(x, y, w)
     for _ in range(iters):
         scale, rot, trans = fit

@@ -21,7 +21,7 @@ import torch
 
 from ..errors import AlignmentError, CancelCheck, raise_if_cancelled
 from .edge_loss import EdgeSides, edge_loss
-from .geometry import pixel_grid, pose_matrix, quat_to_rotation, rotation_to_quat, signed_expm1, signed_log1p
+from .geometry import pose_matrix, quat_to_rotation, rotation_to_quat, signed_expm1, signed_log1p
 from .init import BASE_SCALE, Initial
 from .known import KnownCameras
 
@@ -34,8 +34,8 @@ EARLY_STOP_RTOL = 1e-4  # "improving" = at least this relative decrease of the b
 class SceneParameters:
     """The optimised quantities and the fixed ones, decoded on demand (differentiably)."""
 
-    def __init__(self, init: Initial, known: KnownCameras, sides: EdgeSides, pp: torch.Tensor,
-                 shared_focal: bool, device: torch.device):
+    def __init__(self, init: Initial, known: KnownCameras, sides: EdgeSides, shared_focal: bool,
+                 device: torch.device):
         f32 = dict(dtype=torch.float32, device=device)
         self.sides = sides
         self.scale_mean = float(torch.exp(torch.log(init.pw_scale).mean())) if init.metric else BASE_SCALE
@@ -46,18 +46,14 @@ class SceneParameters:
         self.known_pose = torch.tensor([p is not None for p in known.c2w], device=device)
         self.known_c2w = torch.stack([p if p is not None else torch.eye(4, dtype=torch.float64)
                                       for p in known.c2w]).to(**f32)
-        self.focal_scale = torch.tensor(known.focal_scale if shared_focal else [1.0] * len(pp), **f32)
+        self.focal_scale = torch.tensor(known.focal_scale if shared_focal else [1.0] * len(known.c2w), **f32)
         photo_focals = init.focals.to(**f32) / self.focal_scale
         self.focals = FOCAL_BREAK * torch.log(
             photo_focals.log().mean().exp()[None] if shared_focal else photo_focals)
         self.known_focal = torch.tensor([f is not None for f in known.focals], device=device)
         self.known_focals = torch.tensor([f or 1.0 for f in known.focals], **f32)
-        self.pp = pp.to(**f32)
         self.depth = [torch.log(torch.stack([init.depth[k].reshape(-1) for k in g.images])).to(**f32)
                       for g in sides.groups]
-        # the ray of every pixel before dividing by the focal: (u - ppx, v - ppy)
-        self.pixels = [torch.stack([(pixel_grid(*g.shape, device=device).reshape(-1, 2) - self.pp[k]).T
-                                    for k in g.images]) for g in sides.groups]
         self.trainable = [t for t, free in [(self.pairs, True), (self.poses, not bool(self.known_pose.all())),
                                             (self.focals, not bool(self.known_focal.all()))] + [(d, True) for d in self.depth]
                           if free]
@@ -83,20 +79,10 @@ class SceneParameters:
         """Per group [n_g, H*W]."""
         return [d.exp() for d in self.depth]
 
-    def world_points(self) -> list[torch.Tensor]:
-        """Per group [n_g, 3, H*W]: every pixel's depth along its ray, in world coordinates."""
-        c2w, focals = self.c2w(), self.focal_lengths()
-        out = []
-        for group, pix, depth in zip(self.sides.groups, self.pixels, self.depthmaps()):
-            idx = torch.tensor(group.images, device=depth.device)
-            xy = pix * (depth[:, None] / focals[idx][:, None, None])
-            cam = torch.cat([xy, depth[:, None]], 1)
-            pose = c2w[idx]
-            out.append(torch.baddbmm(pose[:, :3, 3:], pose[:, :3, :3], cam))
-        return out
-
     def loss(self) -> torch.Tensor:
-        return edge_loss(self.sides, self.pair_similarities(), self.world_points())
+        c2w = self.c2w()
+        return edge_loss(self.sides, self.pair_similarities(), c2w[:, :3, :3], c2w[:, :3, 3],
+                         self.focal_lengths(), self.depth)
 
 
 def learning_rate(schedule: str, lr: float, k: int, niter: int) -> float:
@@ -106,21 +92,42 @@ def learning_rate(schedule: str, lr: float, k: int, niter: int) -> float:
     return lr + (LR_MIN - lr) * t
 
 
+class Adam:
+    """Adam exactly as torch.optim.Adam updates (no weight decay, no amsgrad).
+
+    Written out because importing torch.optim costs about 2 s (it loads torch._dynamo).
+    """
+
+    def __init__(self, tensors: list[torch.Tensor], betas=BETAS, eps: float = 1e-8):
+        self.tensors, self.betas, self.eps, self.step_count = tensors, betas, eps, 0
+        self.avg = [torch.zeros_like(t) for t in tensors]
+        self.avg_sq = [torch.zeros_like(t) for t in tensors]
+
+    @torch.no_grad()
+    def step(self, lr: float) -> None:
+        self.step_count += 1
+        beta1, beta2 = self.betas
+        step_size = lr / (1 - beta1 ** self.step_count)
+        correction2_sqrt = (1 - beta2 ** self.step_count) ** 0.5
+        for t, avg, avg_sq in zip(self.tensors, self.avg, self.avg_sq):
+            avg.lerp_(t.grad, 1 - beta1)
+            avg_sq.mul_(beta2).addcmul_(t.grad, t.grad, value=1 - beta2)
+            t.addcdiv_(avg, (avg_sq.sqrt() / correction2_sqrt).add_(self.eps), value=-step_size)
+            t.grad = None
+
+
 def optimize(params: SceneParameters, niter: int, lr: float, schedule: str,
              progress: Optional[Callable[[int, int, float], None]] = None, cancel: CancelCheck = None,
              early_stop_patience: Optional[int] = None) -> np.ndarray:
     """Adam over the parameters; returns the loss of every iteration (before its step)."""
-    optimizer = torch.optim.Adam(params.trainable, lr=lr, betas=BETAS, eps=1e-8)
+    optimizer = Adam(params.trainable)
     trace = []
     best, since_best = math.inf, 0
     for k in range(niter):
         raise_if_cancelled(cancel)
-        for group in optimizer.param_groups:
-            group["lr"] = learning_rate(schedule, lr, k, niter)
-        optimizer.zero_grad()
         loss = params.loss()
         loss.backward()
-        optimizer.step()
+        optimizer.step(learning_rate(schedule, lr, k, niter))
         value = float(loss.detach())
         if not math.isfinite(value):
             raise AlignmentError(f"the alignment diverged (loss {value} at iteration {k}); "

@@ -12,7 +12,7 @@ from typing import Optional
 
 import torch
 
-from .geometry import invert_pose, pose_matrix
+from .geometry import invert_pose, pose_matrix, subsample
 
 ROBUST_PX = 2.0  # the Cauchy loss's scale: residuals much beyond it hardly count
 
@@ -23,12 +23,14 @@ def solve_pnp(world: torch.Tensor, pixels: torch.Tensor, focal: float, pp,
     """c2w [4, 4] (float64) of the camera that sees `world` [M, 3] at `pixels` [M, 2].
 
     `focal` and `pp` are the known intrinsics (pixels); `weights` [M] >= 0 scale each point.
+    Large point sets are subsampled evenly: six parameters need no more.
     """
-    world = world.reshape(-1, 3).double()
-    pixels = pixels.reshape(-1, 2).double()
+    pick = subsample(world.numel() // 3)
+    world = world.reshape(-1, 3)[pick].double()
+    pixels = pixels.reshape(-1, 2)[pick].double()
     pp = torch.as_tensor(pp, dtype=torch.float64, device=world.device)
     weights = (torch.ones(len(world), dtype=torch.float64, device=world.device) if weights is None
-               else weights.reshape(-1).double())
+               else weights.reshape(-1)[pick].double())
     w2c = _dlt(world, pixels, focal, pp, weights) if init_c2w is None else invert_pose(init_c2w.double())
     rot, trans = w2c[:3, :3], w2c[:3, 3]
     if not bool(torch.isfinite(w2c).all()):
