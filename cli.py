@@ -48,7 +48,9 @@ def parser() -> argparse.ArgumentParser:
                    help="512_dpt, 512_linear, 224_linear, a Hugging Face repo id, or a "
                         ".pth/.safetensors file or model folder (default: 512_dpt). The "
                         "checkpoints are CC BY-NC-SA 4.0: non-commercial use only")
-    m.add_argument("--model-dir", default="", help="where released models are downloaded")
+    m.add_argument("--model-dir", default="",
+                   help="where released models are downloaded and looked for (default: the "
+                        "add-on's model folder when it is enabled in this Blender)")
     m.add_argument("--device", default="auto", choices=("auto", "cuda", "cpu"))
     m.add_argument("--precision", default="fp32", choices=("fp32", "bf16", "fp16"))
     m.add_argument("--batch-size", type=int, default=8, help="image pairs per network batch")
@@ -121,6 +123,23 @@ def read_known_cameras(path, pipeline) -> dict:
             f"Cannot read the known cameras of {path}: {exc}") from exc
 
 
+def use_preferences(args, pkg: ModuleType, bpy) -> None:
+    """Find what the add-on's preferences installed (dependencies, downloaded models) when it
+    is enabled in this Blender, and fail early and clearly if a dependency is missing."""
+    dependencies = importlib.import_module(f"{pkg.__name__}.core.dependencies")
+    addon = bpy.context.preferences.addons.get(pkg.__name__)
+    if addon is not None and addon.preferences is not None:
+        prefs = importlib.import_module(f"{pkg.__name__}.panels.preferences")
+        dependencies.add_paths(*prefs.dependency_paths(addon.preferences))
+        if not args.model_dir:
+            args.model_dir = prefs.model_dir(addon.preferences)
+    absent = dependencies.missing()
+    if absent:
+        raise pkg.core.errors.Dust3rError(
+            f"Missing Python packages: {', '.join(absent)}. Install them with 'Install "
+            "Dependencies' in the add-on's preferences, or with pip into this Python")
+
+
 def main(argv: list[str]) -> int:
     args = parser().parse_args(argv)
     pkg = package()
@@ -135,6 +154,7 @@ def main(argv: list[str]) -> int:
             raise errors.Dust3rError(f"The output must be a .blend file, not {output}")
         if args.base:
             bpy.ops.wm.open_mainfile(filepath=os.path.abspath(args.base))
+        use_preferences(args, pkg, bpy)
         params = job_params(args, pkg)
         if args.use_cameras:
             reconstruct = importlib.import_module(f"{pkg.__name__}.operators.reconstruct")

@@ -57,7 +57,7 @@ class ImportOptions:
     cameras: bool = True
     background_images: bool = True  # the EXIF-upright photo behind each camera
     point_radius: float = 0.0  # Blender units; 0 = about one pixel's footprint
-    confidence_threshold: float = 0.0  # initial value of the live threshold (0 = min_conf_thr)
+    confidence_threshold: float = 0.0  # initial live threshold (min_conf_thr already applied)
     max_points: int = 0  # 0 = all; otherwise a random subset of this size
     scale: float = 0.0  # reconstruction -> Blender units; 0 = auto (known poses: 1)
     set_active_camera: bool = True  # make the first photo's camera the scene camera

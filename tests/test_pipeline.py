@@ -131,6 +131,7 @@ def test_known_intrinsics_are_given_in_photo_pixels_of_any_resolution(photos):
     np.testing.assert_allclose(scene.photo_pp[0], (50.0, 35.5), atol=1e-3)
 
 
+@pytest.mark.slow
 def test_known_poses_fix_the_cameras_and_the_import_scale(photos):
     known = {i: pipeline.KnownCamera(c2w=POSES[i], focal=F0) for i in range(3)}
     result = pipeline.run(params(photos, niter=30, known_cameras=known),

@@ -94,3 +94,18 @@ def test_cli_keeps_the_poses_of_the_cameras_in_a_base_file(addon, tmp_path):
     for cam in solved:
         np.testing.assert_allclose(np.array(cam.matrix_world), expected[cam["dust3r_source"]],
                                    atol=1e-4)
+
+
+def test_inside_blender_the_cli_uses_the_enabled_add_on_and_its_model_folder(addon, tmp_path):
+    import importlib
+
+    cli = importlib.import_module(addon.__name__ + ".cli")
+    assert cli.package() is addon  # not a second copy of the package
+    prefs = bpy.context.preferences.addons[addon.__name__].preferences
+    prefs.model_dir = str(tmp_path)
+    args = cli.parser().parse_args(["a.jpg", "-o", "x.blend"])
+    cli.use_preferences(args, addon, bpy)
+    assert args.model_dir == str(tmp_path)
+    args = cli.parser().parse_args(["a.jpg", "-o", "x.blend", "--model-dir", "/elsewhere"])
+    cli.use_preferences(args, addon, bpy)
+    assert args.model_dir == "/elsewhere"
