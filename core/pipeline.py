@@ -137,10 +137,14 @@ def load_model(params: JobParams, progress: Progress = None, cancel: Cancel = No
     from .weights import load_model as load_weights
 
     raise_if_cancelled(cancel)
-    report = (lambda done, total: progress("model", done, total)) if progress else None
+    report = progress or (lambda stage, done, total: None)
+    report("model", 0, 1)
     kwargs = {"model_dir": params.model_dir} if params.model_dir else {}
-    return load_weights(params.model, device=resolve_device(params.device), progress=report,
-                        **kwargs)
+    model = load_weights(params.model, device=resolve_device(params.device),
+                         progress=lambda done, total: report("model", done >> 20, total >> 20),
+                         **kwargs)  # a first run downloads: progress in MB (fits an int32)
+    report("model", 1, 1)
+    return model
 
 
 def model_image_size(model, params: JobParams) -> int:
@@ -155,7 +159,8 @@ def run(params: JobParams, progress: Progress = None, cancel: Cancel = None,
         predictor: Optional[Predictor] = None, model=None) -> Result:
     """Load photos, pair them, predict (network or `predictor`), align. Synchronous.
 
-    `progress(stage, done, total)` is called with the stages of `STAGES`; `cancel()` is
+    `progress(stage, done, total)` reports "model" (MB while a released model downloads,
+    else 0/1 then 1/1), "images", "pairs", "align" (the Blender side adds "import"); `cancel()` is
     checked between every batch and iteration and raises `core.errors.Cancelled`.
     `model` is an already loaded network (the UI's cache); without it and without a
     `predictor` the model of `params` is loaded here. Raises `Dust3rError` for bad input.

@@ -191,8 +191,10 @@ def test_the_network_path_runs_a_checkpoint_file(tmp_path):
         path = tmp_path / f"smooth{i}.jpg"
         Image.fromarray(np.stack([x * 2 + i * 9, y * 3, x + y], -1).astype(np.uint8)).save(path)
         photos.append(str(path))
+    stages = []
     result = pipeline.run(pipeline.JobParams(photos=photos, model=str(ckpt), device="cpu",
-                                             niter=5))
+                                             niter=5), progress=lambda *a: stages.append(a))
+    assert stages[:2] == [("model", 0, 1), ("model", 1, 1)]
     assert result.scene.n_images == 2 and result.n_pairs == 2
     assert result.scene.image_size(0) == (64, 48)  # the tiny model was trained at 64 px
     assert len(result.scene.point_cloud()) > 0
@@ -203,3 +205,18 @@ def test_a_corrupt_checkpoint_is_a_clear_error(photos, tmp_path):
     bad.write_bytes(b"PK\x03\x04 not a checkpoint")
     with pytest.raises(Dust3rError, match="broken.pth"):
         pipeline.run(pipeline.JobParams(photos=photos, model=str(bad), device="cpu"))
+
+
+def test_a_download_reports_megabytes_under_the_model_stage(monkeypatch):
+    import core.weights
+
+    def fake_load(source, device, progress=None, **kwargs):
+        progress(3 << 20, 2200 << 20)  # bytes: more than an int32 holds
+        return "model"
+
+    monkeypatch.setattr(core.weights, "load_model", fake_load)
+    stages = []
+    model = pipeline.load_model(pipeline.JobParams(photos=["a.jpg"], device="cpu"),
+                                lambda *a: stages.append(a))
+    assert model == "model"
+    assert stages == [("model", 0, 1), ("model", 3, 2200), ("model", 1, 1)]
