@@ -100,13 +100,16 @@ def to_blender(cam: PinholeCamera, world: np.ndarray | None = None,
     """Blender settings that project like `cam`, in the Blender world `world @ reconstruction`.
 
     The fit follows the long side (landscape: HORIZONTAL, portrait: VERTICAL) so that `lens`
-    is a full-frame-like focal length either way. `world` may scale uniformly; the camera
+    is a full-frame-like focal length either way (beyond 174 degrees of view the sensor
+    grows, as Blender's lens cannot go under 1 mm). `world` may scale uniformly; the camera
     keeps scale 1 and only its position is scaled.
     """
     world = M_UP if world is None else np.asarray(world, np.float64)
     w, h = cam.width, cam.height
     cxe, cye = cam.cx + 0.5, cam.cy + 0.5  # principal point from the image's outer corner
     ycor = cam.fx / cam.fy  # pixel_aspect_y / pixel_aspect_x
+    # Blender's lens is at least 1 mm: a camera wider than that gets a larger sensor instead.
+    sensor = max(sensor, w / cam.fx if w >= h else h / cam.fy)
     if w >= h:
         fit, viewfac = "HORIZONTAL", w
         lens = cam.fx * sensor / w

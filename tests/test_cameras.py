@@ -53,6 +53,15 @@ def test_portrait_fits_the_long_side_and_shift_is_in_units_of_it():
     assert b.shift_x == pytest.approx(48 / 640) and b.shift_y == pytest.approx(32 / 640)
 
 
+@pytest.mark.parametrize("size", [(640, 480), (480, 640)])
+def test_ultra_wide_cameras_keep_blenders_minimum_lens_with_a_larger_sensor(size):
+    cam = PinholeCamera(size[0], size[1], 8.0, 8.0, 300.0, 200.0, np.eye(4))
+    b = to_blender(cam)
+    assert b.lens == pytest.approx(1.0) and max(b.sensor_width, b.sensor_height) > 36
+    back = from_blender(b)
+    np.testing.assert_allclose([back.fx, back.fy, back.cx, back.cy], [8.0, 8.0, 300.0, 200.0])
+
+
 def test_non_square_pixels_go_into_the_render_pixel_aspect():
     b = to_blender(PinholeCamera(640, 480, 600.0, 500.0, 319.5, 239.5, np.eye(4)))
     assert b.pixel_aspect == (1.0, pytest.approx(1.2))  # pixel_aspect_y / x = fx / fy
