@@ -189,7 +189,10 @@ def _reconstruct(params, report, cancel, predictor, model, seconds) -> Result:
     report("images", 1, 1)
     raise_if_cancelled(cancel)
     known = _known_on_photos(params.known_cameras, [view["photo"] for view in images])
-    pairs = make_pairs(images, scene_graph=params.scene_graph)
+    try:
+        pairs = make_pairs(images, scene_graph=params.scene_graph)
+    except ValueError as exc:  # e.g. "oneref-7" with 5 photos
+        raise Dust3rError(str(exc)) from exc
     seconds["images"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()

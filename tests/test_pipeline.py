@@ -161,6 +161,11 @@ def test_cancel_stops_the_alignment(photos):
     assert max(d for s, d in seen if s == "align") == 3  # stopped within one iteration
 
 
+def test_a_pair_graph_that_does_not_fit_the_photos_is_a_clear_error(photos):
+    with pytest.raises(Dust3rError, match="reference image 5 does not exist among 3"):
+        pipeline.run(params(photos, scene_graph="oneref-5"), predictor=truth_predictor())
+
+
 def test_settings_are_checked_before_any_work(photos):
     calls = []
     for bad, match in [(dict(precision="fp8"), "precision"), (dict(device="tpu"), "device"),
