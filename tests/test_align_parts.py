@@ -79,7 +79,7 @@ def test_pnp_recovers_the_pose_with_outliers(start):
     if start == "near":
         init = torch.tensor(c2w) @ torch.tensor(look_at(np.zeros(3), np.array([0.05, -0.04, 1.0])))
         init[:3, 3] += 0.2
-    found = solve_pnp(world, pixels, 70.0, (30.0, 25.0), init_c2w=init).numpy()
+    found = solve_pnp(world, pixels, 70.0, (30.0, 25.0), init_c2w=init)[0].numpy()
     assert rotation_deg(found[:3, :3], c2w[:3, :3]) < 0.05
     assert np.linalg.norm(found[:3, 3] - c2w[:3, 3]) < 0.01  # 0.25 % of the distance
 

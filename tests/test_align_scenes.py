@@ -197,3 +197,27 @@ def test_colours_follow_their_pixels_into_the_cloud():
     v, u = np.nonzero(scene.masks[1])
     np.testing.assert_allclose(cloud.rgb[first], pixel_colors(truth, 1)[v, u], atol=1e-6)
     np.testing.assert_allclose(cloud.xyz[first], scene.pts3d[1][v, u])
+
+
+def test_pairs_in_one_direction_only():
+    # make_pairs(symmetrize=False): image 3 is never first, so it has no point map of its own;
+    # its focal and pose come from the PnP on its points as the other cameras predict them
+    truth = make_scene(4, focals=[70, 80, 75, 90], seed=13)
+    edges = [(i, j) for i in range(4) for j in range(4) if i < j]
+    scene = global_align(make_pairwise(truth, edges, noise=0.01, pair_scale=2, seed=13))
+    err = camera_errors(scene.c2w, scene.focals, truth.c2w, truth.focals)
+    assert err["rot_deg"] < 0.3 and err["pos_rel"] < 0.01 and err["focal_pct"] < 0.5
+    assert scene.init.focals[3] == pytest.approx(90, rel=0.01)
+
+
+def test_two_images_with_a_single_pair_or_known_poses_are_optimised():
+    truth = make_scene(2, focals=[70, 80], arc_deg=30, seed=14)
+    one_way = global_align(make_pairwise(truth, [(0, 1)], noise=0.005, pair_scale=2, seed=14), niter=100)
+    assert len(one_way.loss_trace) == 100
+    np.testing.assert_allclose(one_way.focals, [70, 80], rtol=0.01)
+    known = global_align(make_pairwise(truth, noise=0.005, pair_scale=2, seed=14),
+                         known_poses=list(truth.c2w), niter=100)
+    assert len(known.loss_trace) == 100
+    np.testing.assert_allclose(known.c2w, truth.c2w, atol=1e-6)
+    for k in range(2):
+        assert np.median(np.abs(known.depthmaps[k] / truth.depth[k] - 1)) < 0.01

@@ -82,11 +82,12 @@ def mst_init(pw: Pairwise, known: KnownCameras, min_conf_thr: float, shared_foca
     pts3d: list = [None] * n
     c2w: list = [None] * n
     _walk(pw, scores, pts3d, c2w)
-    focals = initial_focals(pw, known, [_own_edge(pw, k, scores) for k in range(n)], pp, shared_focal)
-
+    focals, estimated = initial_focals(pw, known, [_own_edge(pw, k, scores) for k in range(n)], pp,
+                                       shared_focal)
     for k in range(n):
-        if c2w[k] is None:
-            c2w[k] = _pnp(pw, k, pts3d[k], focals[k], pp[k], scores, min_conf_thr)
+        if c2w[k] is None:  # only an image with no point map of its own can lack a focal
+            c2w[k], focals[k] = _pnp(pw, k, pts3d[k], focals[k], pp[k], scores, min_conf_thr,
+                                     refine_focal=not estimated[k] and not shared_focal)
     c2w = torch.stack(c2w)
 
     sims = []
@@ -106,7 +107,7 @@ def mst_init(pw: Pairwise, known: KnownCameras, min_conf_thr: float, shared_foca
     for k in range(n):
         if known.c2w[k] is not None:
             c2w[k] = known.c2w[k].to(c2w)
-    pts3d = [scale * p @ rot.T + trans for p in pts3d]
+    pts3d = [p @ (scale * rot).T.float() + trans.float() for p in pts3d]
     pw_rot = rot @ pw_rot
     pw_shift = scale * pw_shift @ rot.T + trans
     pw_scale = scale * pw_scale
@@ -126,7 +127,7 @@ def _walk(pw: Pairwise, scores: list[float], pts3d: list, c2w: list) -> None:
     e = todo.popleft()
     i, j = pw.edges[e]
     pts_i, _, pts_j, _ = pw.edge(e)
-    pts3d[i], pts3d[j] = pts_i.double(), pts_j.double()
+    pts3d[i], pts3d[j] = pts_i, pts_j
     c2w[i] = torch.eye(4, dtype=torch.float64, device=pw.device)
     while todo:
         e = todo.popleft()
@@ -134,10 +135,10 @@ def _walk(pw: Pairwise, scores: list[float], pts3d: list, c2w: list) -> None:
         pts_i, conf_i, pts_j, conf_j = pw.edge(e)
         if pts3d[i] is not None:
             s, rot, trans = robust_similarity(pts_i, pts3d[i], conf_i)
-            pts3d[j] = s * pts_j.double() @ rot.T + trans
+            pts3d[j] = pts_j @ (s * rot).T.float() + trans.float()
         elif pts3d[j] is not None:
             s, rot, trans = robust_similarity(pts_j, pts3d[j], conf_j)
-            pts3d[i] = s * pts_i.double() @ rot.T + trans
+            pts3d[i] = pts_i @ (s * rot).T.float() + trans.float()
         else:
             todo.append(e)  # neither end placed yet: retry after the others
             continue
@@ -151,9 +152,10 @@ def _own_edge(pw: Pairwise, k: int, scores: list[float]):
     return max(own, key=lambda e: scores[e]) if own else None
 
 
-def initial_focals(pw: Pairwise, known: KnownCameras, own_edges: list, pp, shared_focal: bool) -> list[float]:
+def initial_focals(pw: Pairwise, known: KnownCameras, own_edges: list, pp,
+                   shared_focal: bool) -> tuple[list[float], list[bool]]:
     """Per image: the known focal, else the Weiszfeld estimate on its own point map (pair
-    `own_edges[k]`, whose first image is k; None if there is none).
+    `own_edges[k]`, whose first image is k; None if there is none); and which are either.
 
     An image without a usable estimate (no own point map, or a nonsensical one as from an
     untrained network) gets the others' geometric mean, or the official starting value
@@ -171,13 +173,16 @@ def initial_focals(pw: Pairwise, known: KnownCameras, own_edges: list, pp, share
         typical = [float(np.exp(np.mean(np.log(photo_px)))) * s for s in known.focal_scale]
     else:
         typical = [float(max(shape)) for shape in pw.shapes]
+    estimated = [f is not None for f in focals]
     if shared_focal:
-        return typical
-    return [f if f is not None else typical[k] for k, f in enumerate(focals)]
+        return typical, estimated
+    return [f if f is not None else typical[k] for k, f in enumerate(focals)], estimated
 
 
-def _pnp(pw: Pairwise, k: int, world: torch.Tensor, focal: float, pp, scores, min_conf_thr) -> torch.Tensor:
-    """Pose of camera k from its world points, starting from a Procrustes fit of its own points."""
+def _pnp(pw: Pairwise, k: int, world: torch.Tensor, focal: float, pp, scores, min_conf_thr,
+         refine_focal: bool) -> tuple[torch.Tensor, float]:
+    """Pose (and focal) of camera k from its world points, starting from a Procrustes fit of
+    its own point map when it has one."""
     conf = pw.im_conf[k]
     use = conf > min_conf_thr
     if int(use.sum()) < 6:
@@ -189,7 +194,8 @@ def _pnp(pw: Pairwise, k: int, world: torch.Tensor, focal: float, pp, scores, mi
         _, rot, trans = robust_similarity(pts[use], world[use], own_conf[use])
         init = pose_matrix(rot, trans)
     h, w = pw.shapes[k]
-    return solve_pnp(world[use], pixel_grid(h, w, world.device)[use], focal, pp, init_c2w=init)
+    return solve_pnp(world[use], pixel_grid(h, w, world.device)[use], focal, pp, init_c2w=init,
+                     refine_focal=refine_focal)
 
 
 def _similarity_to_known(c2w: torch.Tensor, known: KnownCameras, scale: float | None = None):

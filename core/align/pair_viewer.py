@@ -32,7 +32,7 @@ def single_view(pw: Pairwise, known: KnownCameras, shared_focal: bool):
     """(c2w [1, 4, 4], focals [1], depth [H, W] list) of one image paired with itself."""
     best = max(range(len(pw.edges)), key=pw.edge_score)
     pp = [known.principal_point(0, pw.shapes[0])]
-    focals = initial_focals(pw, known, [best], pp, shared_focal)
+    focals = initial_focals(pw, known, [best], pp, shared_focal)[0]
     c2w = known.c2w[0] if known.c2w[0] is not None else torch.eye(4, dtype=torch.float64)
     return c2w[None], torch.tensor(focals, dtype=torch.float64), [pw.edge(best)[0][..., 2]]
 
@@ -41,7 +41,7 @@ def pair_view(pw: Pairwise, known: KnownCameras, edges: tuple[int, int], min_con
               shared_focal: bool):
     """(c2w [2, 4, 4], focals [2], depth list) of two images paired both ways."""
     pp = [known.principal_point(k, pw.shapes[k]) for k in range(2)]
-    focals = initial_focals(pw, known, list(edges), pp, shared_focal)
+    focals = initial_focals(pw, known, list(edges), pp, shared_focal)[0]
     ref = 0 if pw.edge_score(edges[0]) > pw.edge_score(edges[1]) else 1
     other = 1 - ref
     pts_ref, _, pts_other, _ = pw.edge(edges[ref])  # both images in camera ref's frame
@@ -53,12 +53,12 @@ def pair_view(pw: Pairwise, known: KnownCameras, edges: tuple[int, int], min_con
         use = conf > 0
     _, rot, trans = weighted_similarity(own_pts[use], pts_other[use], own_conf[use])
     h, w = pw.shapes[other]
-    pose = solve_pnp(pts_other[use], pixel_grid(h, w, conf.device)[use], focals[other], pp[other],
+    pose, _ = solve_pnp(pts_other[use], pixel_grid(h, w, conf.device)[use], focals[other], pp[other],
                      init_c2w=pose_matrix(rot, trans))
-    c2w = torch.stack([torch.eye(4, dtype=torch.float64), pose])
+    c2w = torch.stack([torch.eye(4, dtype=torch.float64, device=pose.device), pose])
     if ref == 1:
         c2w = c2w.flip(0)
     depth = [None, None]
     depth[ref] = pts_ref[..., 2]
-    depth[other] = transform(invert_pose(pose), pts_other.double())[..., 2].float()
+    depth[other] = transform(invert_pose(pose), pts_other)[..., 2]
     return c2w, torch.tensor(focals, dtype=torch.float64), depth

@@ -19,11 +19,12 @@ ROBUST_PX = 2.0  # the Cauchy loss's scale: residuals much beyond it hardly coun
 
 def solve_pnp(world: torch.Tensor, pixels: torch.Tensor, focal: float, pp,
               init_c2w: Optional[torch.Tensor] = None, weights: Optional[torch.Tensor] = None,
-              iters: int = 20) -> torch.Tensor:
-    """c2w [4, 4] (float64) of the camera that sees `world` [M, 3] at `pixels` [M, 2].
+              refine_focal: bool = False, iters: int = 20) -> tuple[torch.Tensor, float]:
+    """(c2w [4, 4] float64, focal) of the camera that sees `world` [M, 3] at `pixels` [M, 2].
 
-    `focal` and `pp` are the known intrinsics (pixels); `weights` [M] >= 0 scale each point.
-    Large point sets are subsampled evenly: six parameters need no more.
+    `focal` and `pp` are the intrinsics (pixels), the focal only a starting guess with
+    `refine_focal` (the points must then have relief); `weights` [M] >= 0 scale each point.
+    Large point sets are subsampled evenly: seven parameters need no more.
     """
     pick = subsample(world.numel() // 3)
     world = world.reshape(-1, 3)[pick].double()
@@ -52,18 +53,21 @@ def solve_pnp(world: torch.Tensor, pixels: torch.Tensor, focal: float, pp,
         skew = torch.zeros(len(world), 3, 3, dtype=torch.float64, device=world.device)
         skew[:, 0, 1], skew[:, 0, 2], skew[:, 1, 2] = cam[:, 2], -cam[:, 1], cam[:, 0]
         skew = skew - skew.transpose(1, 2)  # = -[cam]_x, the derivative of R cam w.r.t. a left rotation
-        jac = torch.cat([jp @ skew, jp], dim=2)  # [M, 2, 6]
+        jac = torch.cat([jp @ skew, jp] + ([(proj - pp)[:, :, None] / focal] if refine_focal else []),
+                        dim=2)  # [M, 2, 6 or 7]
         hess = torch.einsum("m,mki,mkj->ij", w, jac, jac)
         grad = torch.einsum("m,mki,mk->i", w, jac, res)
-        damping = 1e-6 * hess.diagonal().mean() * torch.eye(6, dtype=torch.float64, device=world.device)
+        damping = 1e-6 * hess.diagonal().mean() * torch.eye(len(grad), dtype=torch.float64, device=world.device)
         step = -torch.linalg.lstsq(hess + damping, grad[:, None]).solution[:, 0]
-        if not bool(torch.isfinite(step).all()):
+        if not bool(torch.isfinite(step).all()) or (refine_focal and focal + float(step[6]) <= 0):
             break
         delta = _so3_exp(step[:3])
-        rot, trans = delta @ rot, delta @ trans + step[3:]
+        rot, trans = delta @ rot, delta @ trans + step[3:6]
+        if refine_focal:
+            focal += float(step[6])
         if float(step.abs().max()) < 1e-10:
             break
-    return invert_pose(pose_matrix(rot, trans))
+    return invert_pose(pose_matrix(rot, trans)), focal
 
 
 def _so3_exp(omega: torch.Tensor) -> torch.Tensor:
