@@ -56,7 +56,8 @@ def global_align(pairwise: Mapping[str, Any], *, niter: int = 300, lr: float = 0
             raise AlignmentError(f"image {k} has no pixel with confidence above min_conf_thr="
                                  f"{min_conf_thr} (highest {float(conf.max()):.3g}); lower the "
                                  "threshold or leave this photo out")
-    pp = torch.tensor([known.principal_point(k, s) for k, s in enumerate(pw.shapes)], dtype=torch.float64)
+    pp = torch.tensor([known.principal_point(k, s) for k, s in enumerate(pw.shapes)],
+                      dtype=torch.float64)
 
     trace = np.zeros(0, np.float32)
     pair = symmetric_pair(pw)
@@ -67,15 +68,17 @@ def global_align(pairwise: Mapping[str, Any], *, niter: int = 300, lr: float = 0
         c2w, focals, depth = pair_view(pw, known, pair, min_conf_thr, shared_focal)
         start = None
     else:
-        init = mst_init(pw, known, min_conf_thr, shared_focal)
-        params = SceneParameters(init, known, pack_edges(pw, pp), shared_focal, device)
+        params = SceneParameters(mst_init(pw, known, min_conf_thr, shared_focal, cancel), known,
+                                 pack_edges(pw, pp, cancel), shared_focal, device)
         start = _decode(params, pw)
-        raise_if_cancelled(cancel)
         trace = optimize(params, niter, lr, schedule, progress, cancel, early_stop_patience)
         c2w, focals, depth = _decode(params, pw)
 
-    scene = _scene(pw, c2w, focals, pp, depth, min_conf_thr, clean)
-    scene.init = dataclasses.replace(scene) if start is None else _scene(pw, *start[:2], pp, start[2], min_conf_thr, False)
+    scene = _scene(pw, c2w, focals, depth, pp, min_conf_thr, clean)
+    if start is None:  # nothing to optimise: the initial scene is the result
+        scene.init = dataclasses.replace(scene)
+    else:
+        scene.init = _scene(pw, *start, pp, min_conf_thr, clean=False)
     scene.loss_trace = trace
     return scene
 
@@ -94,17 +97,18 @@ def _stack(maps: list[np.ndarray]):
     return np.stack(maps) if len({m.shape for m in maps}) == 1 else maps
 
 
-def _scene(pw: Pairwise, c2w: torch.Tensor, focals: torch.Tensor, pp: torch.Tensor,
-           depth: list[torch.Tensor], min_conf_thr: float, clean: bool) -> Scene:
+def _scene(pw: Pairwise, c2w: torch.Tensor, focals: torch.Tensor, depth: list[torch.Tensor],
+           pp: torch.Tensor, min_conf_thr: float, clean: bool) -> Scene:
     c2w, focals, pp = c2w.to(pw.device), focals.to(pw.device), pp.to(pw.device)
     depth = [d.to(pw.device, torch.float32) for d in depth]
-    bad = [k for k in range(pw.n_images) if not (bool(torch.isfinite(c2w[k]).all())
-                                                 and bool(torch.isfinite(focals[k])) and focals[k] > 0
-                                                 and bool(torch.isfinite(depth[k]).all()))]
+    bad = [k for k in range(pw.n_images)
+           if not (bool(torch.isfinite(c2w[k]).all()) and bool(torch.isfinite(focals[k]))
+                   and float(focals[k]) > 0 and bool(torch.isfinite(depth[k]).all()))]
     if bad:
         raise AlignmentError(f"the alignment produced invalid cameras or depths for images {bad}; "
                              "the pairwise predictions may be inconsistent")
-    pts3d = [unproject(d, focals[k].float(), pp[k].float(), c2w[k].float()) for k, d in enumerate(depth)]
+    pts3d = [unproject(d, focals[k].float(), pp[k].float(), c2w[k].float())
+             for k, d in enumerate(depth)]
     conf = pw.im_conf
     if clean:
         conf = clean_pointcloud(conf, depth, pts3d, c2w.float(), focals.float(), pp.float())

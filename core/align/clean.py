@@ -11,9 +11,10 @@ import torch
 from .geometry import invert_pose
 
 
-def clean_pointcloud(im_conf: list[torch.Tensor], depth: list[torch.Tensor], pts3d: list[torch.Tensor],
-                     c2w: torch.Tensor, focals: torch.Tensor, pp: torch.Tensor,
-                     tol: float = 0.001, bad_conf: float = 0.0) -> list[torch.Tensor]:
+def clean_pointcloud(im_conf: list[torch.Tensor], depth: list[torch.Tensor],
+                     pts3d: list[torch.Tensor], c2w: torch.Tensor, focals: torch.Tensor,
+                     pp: torch.Tensor, tol: float = 0.001,
+                     bad_conf: float = 0.0) -> list[torch.Tensor]:
     """Confidence maps [H, W] with the occluding floaters set to at most `bad_conf`.
 
     depth [H, W], pts3d [H, W, 3] (world) per image; c2w [N, 4, 4], focals [N], pp [N, 2].

@@ -30,11 +30,12 @@ from dataclasses import dataclass, field
 
 import torch
 
+from ..errors import CancelCheck, raise_if_cancelled
 from .geometry import pixel_grid
 from .inputs import Pairwise
 
 # temporaries per chunk: small enough to stay in a CPU's cache, large enough to keep a GPU busy
-CHUNK_BYTES = {"cpu": 8 << 20, "default": 512 << 20}
+CHUNK_BYTES = {"cpu": 6 << 20, "default": 512 << 20}
 
 
 @dataclass
@@ -46,7 +47,8 @@ class SideGroup:
     data: torch.Tensor  # [S, 4, H*W]: rows 0-2 = w * point (planar), row 3 = w
     edge: torch.Tensor  # [S] int64: the pair of each side
     chunks: list[list[tuple[int, int]]]  # per image of `images`: (start, stop) rows of `data`
-    pixels: torch.Tensor  # [n_g, 2, H*W]: (u - ppx, v - ppy) of every pixel
+    grid: torch.Tensor  # [2, H*W]: (u, v) of every pixel
+    pp: torch.Tensor  # [n_g, 2, 1]: principal point of each image
     work: dict = field(default_factory=dict)  # reusable buffers (no page faults per call)
 
 
@@ -62,7 +64,7 @@ class EdgeSides:
         return sum(g.data.numel() * g.data.element_size() for g in self.groups)
 
 
-def pack_edges(pw: Pairwise, pp: torch.Tensor) -> EdgeSides:
+def pack_edges(pw: Pairwise, pp: torch.Tensor, cancel: CancelCheck = None) -> EdgeSides:
     """Pack both sides of every pair as [w p; w] (pixels with confidence <= 1 get no weight);
     `pp` [N, 2] are the principal points, fixed during the optimisation."""
     device = pw.device
@@ -79,6 +81,7 @@ def pack_edges(pw: Pairwise, pp: torch.Tensor) -> EdgeSides:
         hw = shape[0] * shape[1]
         data = torch.empty(len(mine), 4, hw, device=device)
         for row, (_, e, second) in enumerate(mine):
+            raise_if_cancelled(cancel)
             pts = (pw.pts_j if second else pw.pts_i)[e].to(device).reshape(hw, 3)
             conf = (pw.conf_j if second else pw.conf_i)[e].to(device).reshape(hw)
             weight = torch.log(conf.clamp_min(1.0)) / (denom_j if second else denom_i)
@@ -90,10 +93,10 @@ def pack_edges(pw: Pairwise, pp: torch.Tensor) -> EdgeSides:
             rows = [r for r, s in enumerate(mine) if s[0] == img]
             chunks.append([(start, min(start + size, rows[-1] + 1))
                            for start in range(rows[0], rows[-1] + 1, size)])
-        grid = pixel_grid(*shape, device=device).reshape(hw, 2)
-        pixels = torch.stack([(grid - pp[k].to(grid)).T for k in images])
-        groups.append(SideGroup(shape, images, data, torch.tensor([s[1] for s in mine], device=device),
-                                chunks, pixels))
+        grid = pixel_grid(*shape, device=device).reshape(hw, 2).T.contiguous()
+        edge = torch.tensor([s[1] for s in mine], device=device)
+        groups.append(SideGroup(shape, images, data, edge, chunks, grid,
+                                pp[images].to(grid)[:, :, None]))
     return EdgeSides(groups, len(pw.edges))
 
 
@@ -120,7 +123,8 @@ class _EdgeLoss(torch.autograd.Function):
         for g, group in enumerate(sides.groups):
             total += _group(group, g, sim, rot, trans, focals, log_depth[g], out)
         if grads:
-            ctx.save_for_backward(out["sim"], out["rot"], out["trans"], out["focals"], *out["log_depth"])
+            ctx.save_for_backward(out["sim"], out["rot"], out["trans"], out["focals"],
+                                  *out["log_depth"])
         return total.float()
 
     @staticmethod
@@ -136,7 +140,8 @@ def _buffers(group: SideGroup, device: torch.device) -> dict:
         empty = lambda *shape: torch.empty(*shape, device=device)  # noqa: E731
         group.work = {"key": key, "res": empty(size, 3, hw), "norm": empty(size, hw),
                       "g_side": empty(n_sides, 3, 4), "depth": empty(hw), "scaled": empty(hw),
-                      "points": empty(3, hw), "cam": empty(3, hw), "g_points": empty(3, hw)}
+                      "points": empty(3, hw), "cam": empty(3, hw), "g_points": empty(3, hw),
+                      "pixels": empty(2, hw)}
     return group.work
 
 
@@ -148,7 +153,8 @@ def _group(group: SideGroup, g: int, sim, rot, trans, focals, log_depth, out) ->
     for local, k in enumerate(group.images):
         depth = torch.exp(log_depth[local], out=work["depth"])
         cam = work["cam"]
-        torch.mul(group.pixels[local], torch.div(depth, focals[k], out=work["scaled"]), out=cam[:2])
+        pixels = torch.sub(group.grid, group.pp[local], out=work["pixels"])  # (u - ppx, v - ppy)
+        torch.mul(pixels, torch.div(depth, focals[k], out=work["scaled"]), out=cam[:2])
         cam[2] = depth
         points = torch.addmm(trans[k, :, None], rot[k], cam, out=work["points"])
         g_points = work["g_points"]
@@ -172,7 +178,8 @@ def _group(group: SideGroup, g: int, sim, rot, trans, focals, log_depth, out) ->
         if out is None:
             continue
         ray = points.sub_(trans[k, :, None])  # Y = R (d ray): what the depth scales
-        g_log = torch.sum(torch.mul(g_points, ray, out=work["res"][0]), 0, out=out["log_depth"][g][local])
+        g_log = torch.sum(torch.mul(g_points, ray, out=work["res"][0]), 0,
+                          out=out["log_depth"][g][local])
         out["rot"][k] = (g_points @ ray.T) @ rot[k]
         out["trans"][k] = g_points.sum(1)
         out["focals"][k] = (rot[k, :, 2] @ (g_points @ depth) - g_log.sum()) / focals[k]

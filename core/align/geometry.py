@@ -49,7 +49,8 @@ def default_pp(h: int, w: int) -> tuple[float, float]:
     return w / 2, h / 2
 
 
-def unproject(depth: torch.Tensor, focal: float | torch.Tensor, pp, c2w: torch.Tensor) -> torch.Tensor:
+def unproject(depth: torch.Tensor, focal: float | torch.Tensor, pp,
+              c2w: torch.Tensor) -> torch.Tensor:
     """Depth map [H, W] -> world points [H, W, 3] through the pinhole (focal, pp) and c2w."""
     h, w = depth.shape
     uv = pixel_grid(h, w, depth.device, depth.dtype)
@@ -86,6 +87,16 @@ def subsample(n: int, limit: int = FIT_POINTS) -> slice:
     return slice(None, None, max(1, -(-n // limit)))
 
 
+def sample_pixels(mask: torch.Tensor,
+                  limit: int = FIT_POINTS) -> tuple[torch.Tensor, torch.Tensor]:
+    """(flat index [M], pixel (u, v) [M, 2] float32) of at most `limit` pixels where `mask`
+    [H, W] is True, on an even stride over the whole image (deterministic)."""
+    h, w = mask.shape
+    index = torch.arange(0, h * w, max(1, -(-h * w // limit)), device=mask.device)
+    index = index[mask.reshape(-1)[index]]
+    return index, torch.stack([index % w, index // w], -1).float()
+
+
 def robust_similarity(src: torch.Tensor, dst: torch.Tensor, weights: torch.Tensor, iters: int = 3):
     """`weighted_similarity` reweighted a few times with Cauchy weights on the residuals, so
     that confident outliers (floaters) cannot drag the fit; the scale of the residuals is
@@ -107,7 +118,8 @@ def _weighted_median(x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
     return x[order][torch.searchsorted(cum, cum[-1] / 2).clamp(max=len(x) - 1)]
 
 
-def estimate_focal(pts: torch.Tensor, pp, mask: torch.Tensor | None = None, iters: int = 10) -> float:
+def estimate_focal(pts: torch.Tensor, pp, mask: torch.Tensor | None = None,
+                   iters: int = 10) -> float:
     """Focal length (pixels) that best projects a camera-frame point map onto its pixel grid.
 
     Weiszfeld: minimise sum |p - f r| over pixels p (relative to pp) and the points' image
@@ -115,15 +127,13 @@ def estimate_focal(pts: torch.Tensor, pp, mask: torch.Tensor | None = None, iter
     inverse residual (an L1 fit robust to outliers). `mask` [H, W] selects the pixels used;
     points behind the camera never are.
     """
-    h, w = pts.shape[:2]
-    pix = pixel_grid(h, w, pts.device) - torch.as_tensor(pp, dtype=torch.float32, device=pts.device)
-    ratio = pts[..., :2] / pts[..., 2:3]
-    ratio = torch.where(torch.isfinite(ratio), ratio, torch.zeros_like(ratio))
     use = pts[..., 2] > 0
     if mask is not None:
         use &= mask
-    pix, ratio = pix[use], ratio[use]
-    pix, ratio = pix.reshape(-1, 2).double(), ratio.reshape(-1, 2).double()
+    index, pix = sample_pixels(use)
+    pts = pts.reshape(-1, 3)[index].double()
+    pix = pix.double() - torch.as_tensor(pp, dtype=torch.float64, device=pts.device)
+    ratio = pts[:, :2] / pts[:, 2:]
     dot = (ratio * pix).sum(-1)
     norm2 = (ratio * ratio).sum(-1)
     focal = dot.mean() / norm2.mean()
@@ -143,14 +153,17 @@ def rotation_to_quat(rot: torch.Tensor) -> torch.Tensor:
                         1 - m[..., 0, 0] + m[..., 1, 1] - m[..., 2, 2],
                         1 - m[..., 0, 0] - m[..., 1, 1] + m[..., 2, 2],
                         1 + m[..., 0, 0] + m[..., 1, 1] + m[..., 2, 2]], -1)  # 4 q_k^2
-    xy, xz, yz = m[..., 0, 1] + m[..., 1, 0], m[..., 0, 2] + m[..., 2, 0], m[..., 1, 2] + m[..., 2, 1]
-    wx, wy, wz = m[..., 2, 1] - m[..., 1, 2], m[..., 0, 2] - m[..., 2, 0], m[..., 1, 0] - m[..., 0, 1]
+    xy, xz = m[..., 0, 1] + m[..., 1, 0], m[..., 0, 2] + m[..., 2, 0]
+    yz = m[..., 1, 2] + m[..., 2, 1]
+    wx, wy = m[..., 2, 1] - m[..., 1, 2], m[..., 0, 2] - m[..., 2, 0]
+    wz = m[..., 1, 0] - m[..., 0, 1]
     candidates = torch.stack([torch.stack([diag[..., 0], xy, xz, wx], -1),
                               torch.stack([xy, diag[..., 1], yz, wy], -1),
                               torch.stack([xz, yz, diag[..., 2], wz], -1),
                               torch.stack([wx, wy, wz, diag[..., 3]], -1)], -2)  # 4 q_k q
     pivot = diag.argmax(-1)
-    quat = torch.gather(candidates, -2, pivot[..., None, None].expand(*pivot.shape, 1, 4))[..., 0, :]
+    index = pivot[..., None, None].expand(*pivot.shape, 1, 4)
+    quat = torch.gather(candidates, -2, index)[..., 0, :]
     quat = quat / quat.norm(dim=-1, keepdim=True)
     return torch.where(quat[..., 3:] < 0, -quat, quat)
 

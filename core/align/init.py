@@ -19,8 +19,9 @@ import torch
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components, minimum_spanning_tree
 
-from ..errors import AlignmentError
-from .geometry import estimate_focal, invert_pose, pixel_grid, pose_matrix, robust_similarity, transform
+from ..errors import AlignmentError, CancelCheck, raise_if_cancelled
+from .geometry import (estimate_focal, invert_pose, pose_matrix, robust_similarity, sample_pixels,
+                       transform)
 from .inputs import Pairwise
 from .known import KnownCameras
 from .pnp import solve_pnp
@@ -51,8 +52,8 @@ def check_connected(pw: Pairwise) -> None:
     count, label = connected_components(graph, directed=False)
     if count > 1:
         groups = [np.flatnonzero(label == c).tolist() for c in range(count)]
-        raise AlignmentError(f"the image pairs do not connect all images: separate groups {groups}; "
-                             "use a denser scene graph (e.g. 'complete')")
+        raise AlignmentError(f"the image pairs do not connect all images: separate groups "
+                             f"{groups}; use a denser scene graph (e.g. 'complete')")
 
 
 def spanning_tree(pw: Pairwise, scores: list[float]) -> list[int]:
@@ -75,13 +76,15 @@ def spanning_tree(pw: Pairwise, scores: list[float]) -> list[int]:
     return sorted(chosen, key=lambda e: -scores[e])
 
 
-def mst_init(pw: Pairwise, known: KnownCameras, min_conf_thr: float, shared_focal: bool) -> Initial:
+def mst_init(pw: Pairwise, known: KnownCameras, min_conf_thr: float, shared_focal: bool,
+             cancel: CancelCheck = None) -> Initial:
+    """The starting point of the optimisation (module docstring); `cancel` is checked per pair."""
     n = pw.n_images
     scores = [pw.edge_score(e) for e in range(len(pw.edges))]
     pp = [known.principal_point(k, pw.shapes[k]) for k in range(n)]
     pts3d: list = [None] * n
     c2w: list = [None] * n
-    _walk(pw, scores, pts3d, c2w)
+    _walk(pw, scores, pts3d, c2w, cancel)
     focals, estimated = initial_focals(pw, known, [_own_edge(pw, k, scores) for k in range(n)], pp,
                                        shared_focal)
     for k in range(n):
@@ -92,6 +95,7 @@ def mst_init(pw: Pairwise, known: KnownCameras, min_conf_thr: float, shared_foca
 
     sims = []
     for e, (i, _) in enumerate(pw.edges):
+        raise_if_cancelled(cancel)
         pts, conf = pw.edge(e)[:2]
         sims.append(robust_similarity(pts, pts3d[i], conf))
     pw_scale = torch.stack([s for s, _, _ in sims])
@@ -117,11 +121,11 @@ def mst_init(pw: Pairwise, known: KnownCameras, min_conf_thr: float, shared_foca
         z = transform(invert_pose(c2w[k]), pts3d[k])[..., 2]
         d = torch.log(z.float())
         depth.append(torch.exp(torch.where(torch.isfinite(d), d, 0.0)))
-    return Initial(c2w, torch.tensor(focals, dtype=torch.float64, device=pw.device), depth, pw_scale, pw_rot,
-                   pw_shift / pw_scale[:, None], metric)
+    focals = torch.tensor(focals, dtype=torch.float64, device=pw.device)
+    return Initial(c2w, focals, depth, pw_scale, pw_rot, pw_shift / pw_scale[:, None], metric)
 
 
-def _walk(pw: Pairwise, scores: list[float], pts3d: list, c2w: list) -> None:
+def _walk(pw: Pairwise, scores: list[float], pts3d: list, c2w: list, cancel: CancelCheck) -> None:
     """Chain the spanning tree's point maps into the frame of its strongest edge's first camera."""
     todo = deque(spanning_tree(pw, scores))
     e = todo.popleft()
@@ -130,6 +134,7 @@ def _walk(pw: Pairwise, scores: list[float], pts3d: list, c2w: list) -> None:
     pts3d[i], pts3d[j] = pts_i, pts_j
     c2w[i] = torch.eye(4, dtype=torch.float64, device=pw.device)
     while todo:
+        raise_if_cancelled(cancel)
         e = todo.popleft()
         i, j = pw.edges[e]
         pts_i, conf_i, pts_j, conf_j = pw.edge(e)
@@ -183,19 +188,23 @@ def _pnp(pw: Pairwise, k: int, world: torch.Tensor, focal: float, pp, scores, mi
          refine_focal: bool) -> tuple[torch.Tensor, float]:
     """Pose (and focal) of camera k from its world points, starting from a Procrustes fit of
     its own point map when it has one."""
-    conf = pw.im_conf[k]
-    use = conf > min_conf_thr
-    if int(use.sum()) < 6:
-        use = conf > 0
+    index, pixels = confident_pixels(pw.im_conf[k], min_conf_thr)
+    world = world.reshape(-1, 3)[index]
     init = None
     e = _own_edge(pw, k, scores)
     if e is not None:
         pts, own_conf = pw.edge(e)[:2]
-        _, rot, trans = robust_similarity(pts[use], world[use], own_conf[use])
+        _, rot, trans = robust_similarity(pts.reshape(-1, 3)[index], world,
+                                          own_conf.reshape(-1)[index])
         init = pose_matrix(rot, trans)
-    h, w = pw.shapes[k]
-    return solve_pnp(world[use], pixel_grid(h, w, world.device)[use], focal, pp, init_c2w=init,
-                     refine_focal=refine_focal)
+    return solve_pnp(world, pixels, focal, pp, init_c2w=init, refine_focal=refine_focal)
+
+
+def confident_pixels(conf: torch.Tensor,
+                     min_conf_thr: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """A sample of the pixels above the threshold (or of all usable ones, if too few are)."""
+    use = conf > min_conf_thr
+    return sample_pixels(use if int(use.sum()) >= 6 else conf > 0)
 
 
 def _similarity_to_known(c2w: torch.Tensor, known: KnownCameras, scale: float | None = None):

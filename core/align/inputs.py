@@ -46,7 +46,8 @@ class Pairwise:
 
     def edge(self, e: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         """(pts_i, conf_i, pts_j, conf_j) of pair e on the working device."""
-        return tuple(x[e].to(self.device) for x in (self.pts_i, self.conf_i, self.pts_j, self.conf_j))
+        return tuple(x[e].to(self.device)
+                     for x in (self.pts_i, self.conf_i, self.pts_j, self.conf_j))
 
     def edge_score(self, e: int) -> float:
         """The official edge strength: mean confidence of one side times that of the other."""
@@ -59,7 +60,8 @@ def _item(x: Any, e: int, ndim: int, what: str) -> torch.Tensor:
     while t.ndim > ndim and t.shape[0] == 1:  # a list of batch-1 tensors
         t = t[0]
     if t.ndim != ndim:
-        raise AlignmentError(f"{what} of pair {e} has shape {tuple(t.shape)}, expected {ndim} dimensions")
+        raise AlignmentError(f"{what} of pair {e} has shape {tuple(t.shape)}, "
+                             f"expected {ndim} dimensions")
     return t
 
 
@@ -67,8 +69,7 @@ def _indices(x: Any, what: str) -> list[int]:
     try:
         if torch.is_tensor(x) or isinstance(x, np.ndarray):
             return [int(v) for v in np.asarray(torch.as_tensor(x).cpu()).reshape(-1)]
-        return [int(np.asarray(torch.as_tensor(v).cpu() if torch.is_tensor(v) else v).reshape(-1)[0])
-                for v in x]
+        return [int(np.asarray(v.cpu() if torch.is_tensor(v) else v).reshape(-1)[0]) for v in x]
     except (TypeError, ValueError, IndexError) as err:
         raise AlignmentError(f"{what} must be a list of image indices ({err})") from None
 
@@ -102,7 +103,8 @@ def read_pairwise(pairwise: Mapping, device: torch.device, masks: Any = None) ->
     n = max(idx1 + idx2) + 1
     missing = sorted(set(range(n)) - set(idx1 + idx2))
     if min(idx1 + idx2) < 0 or missing:
-        raise AlignmentError(f"image indices must be exactly 0..N-1; got {sorted(set(idx1 + idx2))}")
+        raise AlignmentError("image indices must be exactly 0..N-1; got "
+                             f"{sorted(set(idx1 + idx2))}")
 
     shapes: list[Optional[tuple[int, int]]] = [None] * n
     pts_i, pts_j, conf_i, conf_j = [], [], [], []
@@ -119,8 +121,8 @@ def read_pairwise(pairwise: Mapping, device: torch.device, masks: Any = None) ->
             if shapes[img] is None:
                 shapes[img] = hw
             elif shapes[img] != hw:
-                raise AlignmentError(f"image {img} is {shapes[img][0]}x{shapes[img][1]} (HxW) in one "
-                                     f"pair but {hw[0]}x{hw[1]} in pair {e} ({i}, {j})")
+                raise AlignmentError(f"image {img} is {shapes[img][0]}x{shapes[img][1]} (HxW) in "
+                                     f"one pair but {hw[0]}x{hw[1]} in pair {e} ({i}, {j})")
             if not (bool(torch.isfinite(pts).all()) and bool(torch.isfinite(conf).all())):
                 raise AlignmentError(f"pair {e} ({i}, {j}) has NaN or infinite values in the "
                                      f"prediction of image {img}")
@@ -146,7 +148,8 @@ def read_pairwise(pairwise: Mapping, device: torch.device, masks: Any = None) ->
     for e, (i, j) in enumerate(zip(idx1, idx2)):
         for img, conf in ((i, conf_i[e]), (j, conf_j[e])):
             conf = conf.to(device)
-            im_conf[img] = conf.clone() if im_conf[img] is None else torch.maximum(im_conf[img], conf)
+            im_conf[img] = (conf.clone() if im_conf[img] is None
+                            else torch.maximum(im_conf[img], conf))
 
     return Pairwise(list(zip(idx1, idx2)), pts_i, pts_j, conf_i, conf_j, shapes, im_conf,
                     _colors(view1, view2, idx1, idx2, shapes), _photos(view1, view2, idx1, idx2, n),

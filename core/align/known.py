@@ -40,7 +40,8 @@ def read_known(known_poses: Any, known_focals: Any, known_pp: Any, shared_focal:
                photos: list[Optional[Photo]]) -> KnownCameras:
     n = len(photos)
     scale = [p.focal_scale if p is not None else 1.0 for p in photos]
-    poses = [None if p is None else _pose(p, k) for k, p in enumerate(per_image(known_poses, n, "known_poses"))]
+    poses = [None if p is None else _pose(p, k)
+             for k, p in enumerate(per_image(known_poses, n, "known_poses"))]
 
     focals: list[Optional[float]] = []
     for k, f in enumerate(per_image(known_focals, n, "known_focals")):

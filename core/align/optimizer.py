@@ -38,7 +38,8 @@ class SceneParameters:
                  device: torch.device):
         f32 = dict(dtype=torch.float32, device=device)
         self.sides = sides
-        self.scale_mean = float(torch.exp(torch.log(init.pw_scale).mean())) if init.metric else BASE_SCALE
+        self.scale_mean = (float(torch.exp(torch.log(init.pw_scale).mean())) if init.metric
+                           else BASE_SCALE)
         self.pairs = torch.cat([rotation_to_quat(init.pw_rot), signed_log1p(init.pw_trans),
                                 torch.log(init.pw_scale)[:, None]], 1).to(**f32)
         self.poses = torch.cat([rotation_to_quat(init.c2w[:, :3, :3]),
@@ -46,17 +47,20 @@ class SceneParameters:
         self.known_pose = torch.tensor([p is not None for p in known.c2w], device=device)
         self.known_c2w = torch.stack([p if p is not None else torch.eye(4, dtype=torch.float64)
                                       for p in known.c2w]).to(**f32)
-        self.focal_scale = torch.tensor(known.focal_scale if shared_focal else [1.0] * len(known.c2w), **f32)
+        self.focal_scale = torch.tensor(known.focal_scale if shared_focal
+                                        else [1.0] * len(known.c2w), **f32)
         photo_focals = init.focals.to(**f32) / self.focal_scale
         self.focals = FOCAL_BREAK * torch.log(
             photo_focals.log().mean().exp()[None] if shared_focal else photo_focals)
         self.known_focal = torch.tensor([f is not None for f in known.focals], device=device)
         self.known_focals = torch.tensor([f or 1.0 for f in known.focals], **f32)
-        self.depth = [torch.log(torch.stack([init.depth[k].reshape(-1) for k in g.images])).to(**f32)
+        self.depth = [torch.stack([init.depth[k].reshape(-1) for k in g.images]).log().to(**f32)
                       for g in sides.groups]
-        self.trainable = [t for t, free in [(self.pairs, True), (self.poses, not bool(self.known_pose.all())),
-                                            (self.focals, not bool(self.known_focal.all()))] + [(d, True) for d in self.depth]
-                          if free]
+        self.trainable = [self.pairs, *self.depth]
+        if not bool(self.known_pose.all()):
+            self.trainable.append(self.poses)
+        if not bool(self.known_focal.all()):
+            self.trainable.append(self.focals)
         for t in self.trainable:
             t.requires_grad_(True)
 
@@ -65,14 +69,16 @@ class SceneParameters:
         rot = quat_to_rotation(self.pairs[:, :4])
         log_scale = self.pairs[:, 7]
         scale = self.scale_mean * torch.exp(log_scale - log_scale.mean())
-        return scale[:, None, None] * torch.cat([rot, signed_expm1(self.pairs[:, 4:7])[:, :, None]], 2)
+        trans = signed_expm1(self.pairs[:, 4:7])
+        return scale[:, None, None] * torch.cat([rot, trans[:, :, None]], 2)
 
     def c2w(self) -> torch.Tensor:
         decoded = pose_matrix(quat_to_rotation(self.poses[:, :4]), signed_expm1(self.poses[:, 4:7]))
         return torch.where(self.known_pose[:, None, None], self.known_c2w, decoded)
 
     def focal_lengths(self) -> torch.Tensor:
-        decoded = torch.exp(self.focals / FOCAL_BREAK).expand(len(self.focal_scale)) * self.focal_scale
+        n = len(self.focal_scale)
+        decoded = torch.exp(self.focals / FOCAL_BREAK).expand(n) * self.focal_scale
         return torch.where(self.known_focal, self.known_focals, decoded)
 
     def depthmaps(self) -> list[torch.Tensor]:
@@ -117,8 +123,8 @@ class Adam:
 
 
 def optimize(params: SceneParameters, niter: int, lr: float, schedule: str,
-             progress: Optional[Callable[[int, int, float], None]] = None, cancel: CancelCheck = None,
-             early_stop_patience: Optional[int] = None) -> np.ndarray:
+             progress: Optional[Callable[[int, int, float], None]] = None,
+             cancel: CancelCheck = None, early_stop_patience: Optional[int] = None) -> np.ndarray:
     """Adam over the parameters; returns the loss of every iteration (before its step)."""
     optimizer = Adam(params.trainable)
     trace = []

@@ -11,8 +11,8 @@ from typing import Optional
 
 import torch
 
-from .geometry import invert_pose, pixel_grid, pose_matrix, transform, weighted_similarity
-from .init import initial_focals
+from .geometry import invert_pose, pose_matrix, transform, weighted_similarity
+from .init import confident_pixels, initial_focals
 from .inputs import Pairwise
 from .known import KnownCameras
 from .pnp import solve_pnp
@@ -47,14 +47,11 @@ def pair_view(pw: Pairwise, known: KnownCameras, edges: tuple[int, int], min_con
     pts_ref, _, pts_other, _ = pw.edge(edges[ref])  # both images in camera ref's frame
     own_pts, own_conf = pw.edge(edges[other])[:2]  # the other image in its own frame
 
-    conf = pw.im_conf[other]
-    use = conf > min_conf_thr
-    if int(use.sum()) < 6:
-        use = conf > 0
-    _, rot, trans = weighted_similarity(own_pts[use], pts_other[use], own_conf[use])
-    h, w = pw.shapes[other]
-    pose, _ = solve_pnp(pts_other[use], pixel_grid(h, w, conf.device)[use], focals[other], pp[other],
-                     init_c2w=pose_matrix(rot, trans))
+    index, pixels = confident_pixels(pw.im_conf[other], min_conf_thr)
+    world = pts_other.reshape(-1, 3)[index]
+    _, rot, trans = weighted_similarity(own_pts.reshape(-1, 3)[index], world,
+                                        own_conf.reshape(-1)[index])
+    pose, _ = solve_pnp(world, pixels, focals[other], pp[other], init_c2w=pose_matrix(rot, trans))
     c2w = torch.stack([torch.eye(4, dtype=torch.float64, device=pose.device), pose])
     if ref == 1:
         c2w = c2w.flip(0)

@@ -32,7 +32,10 @@ def solve_pnp(world: torch.Tensor, pixels: torch.Tensor, focal: float, pp,
     pp = torch.as_tensor(pp, dtype=torch.float64, device=world.device)
     weights = (torch.ones(len(world), dtype=torch.float64, device=world.device) if weights is None
                else weights.reshape(-1)[pick].double())
-    w2c = _dlt(world, pixels, focal, pp, weights) if init_c2w is None else invert_pose(init_c2w.double())
+    if init_c2w is None:
+        w2c = _dlt(world, pixels, focal, pp, weights)
+    else:
+        w2c = invert_pose(init_c2w.double())
     rot, trans = w2c[:3, :3], w2c[:3, 3]
     if not bool(torch.isfinite(w2c).all()):
         rot, trans = torch.eye(3, dtype=torch.float64, device=world.device), torch.zeros_like(trans)
@@ -52,12 +55,12 @@ def solve_pnp(world: torch.Tensor, pixels: torch.Tensor, focal: float, pp,
         jp[:, :, 2] = -proj.sub(pp) / zs[:, None]
         skew = torch.zeros(len(world), 3, 3, dtype=torch.float64, device=world.device)
         skew[:, 0, 1], skew[:, 0, 2], skew[:, 1, 2] = cam[:, 2], -cam[:, 1], cam[:, 0]
-        skew = skew - skew.transpose(1, 2)  # = -[cam]_x, the derivative of R cam w.r.t. a left rotation
-        jac = torch.cat([jp @ skew, jp] + ([(proj - pp)[:, :, None] / focal] if refine_focal else []),
-                        dim=2)  # [M, 2, 6 or 7]
+        skew = skew - skew.transpose(1, 2)  # -[cam]_x: d (R cam) / d (left rotation increment)
+        columns = [jp @ skew, jp] + ([(proj - pp)[:, :, None] / focal] if refine_focal else [])
+        jac = torch.cat(columns, dim=2)  # [M, 2, 6 or 7]
         hess = torch.einsum("m,mki,mkj->ij", w, jac, jac)
         grad = torch.einsum("m,mki,mk->i", w, jac, res)
-        damping = 1e-6 * hess.diagonal().mean() * torch.eye(len(grad), dtype=torch.float64, device=world.device)
+        damping = 1e-6 * hess.diagonal().mean() * torch.eye(len(grad)).to(hess)
         step = -torch.linalg.lstsq(hess + damping, grad[:, None]).solution[:, 0]
         if not bool(torch.isfinite(step).all()) or (refine_focal and focal + float(step[6]) <= 0):
             break
@@ -79,7 +82,7 @@ def _so3_exp(omega: torch.Tensor) -> torch.Tensor:
 
 def _dlt(world: torch.Tensor, pixels: torch.Tensor, focal: float, pp: torch.Tensor,
          weights: torch.Tensor) -> torch.Tensor:
-    """World-to-camera [4, 4] from the linear system ray x (R X + t) = 0 (needs a non-flat scene)."""
+    """World-to-camera [4, 4] from the linear system ray x (R X + t) = 0 (needs relief)."""
     centre = (weights[:, None] * world).sum(0) / weights.sum()
     spread = float((weights * (world - centre).norm(dim=1)).sum() / weights.sum())
     xn = torch.cat([(world - centre) / spread, torch.ones_like(world[:, :1])], 1)  # [M, 4]
