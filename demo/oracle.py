@@ -24,7 +24,7 @@ except ImportError:  # the repository root on sys.path (scripts, tests)
     from core.errors import raise_if_cancelled
     from core.inference import _collate
 
-from .truth import GroundTruth, sample_depth
+from .truth import GroundTruth
 
 SKY_CONFIDENCE = 1.01  # raw network confidence is 1 + exp(x) > 1; log(1.01) weighs ~nothing
 
@@ -80,16 +80,11 @@ class GroundTruthPredictor:
     def camera_points(self, view: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Network image of `view` -> (points [H,W,3] in its camera frame, sky mask, c2w)."""
         n = self.truth.index_of(view["photo"].path)
-        cam, depth = self.truth.cameras[n], self.truth.depth(n)
         h, w = view["img"].shape[-2:]
-        grid = np.stack(np.meshgrid(np.arange(w), np.arange(h)), -1).astype(np.float64)
-        uv = view["photo"].pixel_to_photo(grid)
-        z = sample_depth(depth, uv)
-        sky = ~np.isfinite(z)
-        z[sky] = 2 * z[~sky].max() if (~sky).any() else 1.0  # a backdrop behind the scene
-        rays = np.stack([(uv[..., 0] - cam.cx) / cam.fx, (uv[..., 1] - cam.cy) / cam.fy,
-                         np.ones_like(z)], -1)
-        return rays * z[..., None], sky, cam.c2w
+        rays, depth = self.truth.network_rays(n, view["photo"], (w, h))
+        sky = ~np.isfinite(depth)
+        depth[sky] = 2 * depth[~sky].max() if (~sky).any() else 1.0  # far behind the scene
+        return rays * depth[..., None], sky, self.truth.cameras[n].c2w
 
     def _pair(self, first, second, rng) -> tuple[np.ndarray, ...]:
         """pred1 pts3d, conf; pred2 pts3d_in_other_view, conf of one pair, float32."""

@@ -99,7 +99,7 @@ def _mix(a, b, detail):
 
 
 def _materials() -> dict[str, bpy.types.Material]:
-    grain = _texture("ShaderNodeTexNoise", 40.0, [(0.35, 0.35, 0.35), (1.0, 1.0, 1.0)], Detail=8.0)
+    grain = _texture("ShaderNodeTexNoise", 40.0, [(0.35, 0.35, 0.35), (1.0, 1.0, 1.0)], Detail=2.0)
     spec = {
         "floor": _mix(_brick_colour, grain, 0.6),
         "wall_a": _mix(_texture("ShaderNodeTexWave", 1.5, [(0.75, 0.62, 0.45), (0.35, 0.45, 0.6)],
@@ -246,13 +246,16 @@ def _set_render(scene, width: int, height: int, samples: int, filter_width: floa
 
 def _render_depth(scene, path: Path) -> np.ndarray:
     """One sample at each pixel centre: Cycles' Z pass is then exactly OpenCV z-depth."""
-    scene.view_layers[0].use_pass_z = True
+    layer = scene.view_layers[0]
+    layer.use_pass_z = True
+    layer.material_override = bpy.data.materials.new("depth only")  # no texture to shade
     settings = scene.render.image_settings
     settings.media_type = "MULTI_LAYER_IMAGE"
     settings.file_format, settings.color_depth = "OPEN_EXR_MULTILAYER", "32"
     settings.use_exr_interleave = True
     scene.render.filepath = str(path)
     bpy.ops.render.render(write_still=True)
+    bpy.data.materials.remove(layer.material_override)
     bpy.utils.expose_bundled_modules()
     import OpenImageIO as oiio  # bundled with bpy >= 4.5
 

@@ -76,6 +76,17 @@ class GroundTruth:
             raise KeyError(f"{path} is not a photo of the scene in {self.folder}")
         return names.index(name)
 
+    def network_rays(self, n: int, photo, size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+        """Camera n's rays [H,W,3] (z = 1, camera frame) through the pixel centres of a network
+        image of `size` = (W, H) made from its photo (`photo`: the loader's `Photo`), and the
+        true z-depth [H,W] along them (inf where they hit nothing)."""
+        cam = self.cameras[n]
+        grid = np.stack(np.meshgrid(np.arange(size[0]), np.arange(size[1])), -1)
+        uv = photo.pixel_to_photo(grid.astype(np.float64))
+        rays = np.stack([(uv[..., 0] - cam.cx) / cam.fx, (uv[..., 1] - cam.cy) / cam.fy,
+                         np.ones(uv.shape[:-1])], -1)
+        return rays, sample_depth(self.depth(n), uv)
+
     def points(self, n: int) -> tuple[np.ndarray, np.ndarray]:
         """World points [M, 3] of every pixel of photo n that sees geometry, and their (u, v)."""
         cam, depth = self.cameras[n], self.depth(n)

@@ -1,0 +1,192 @@
+"""The README's demo: render a scene with exact ground truth, reconstruct it, compare.
+
+    scripts/demo.sh [--checkpoint PATH] [--out out/demo] [--views 6] [--device auto] ...
+
+1. Renders the demo room with Cycles (`demo.render`; reused when already rendered).
+2. Reconstructs it with the DUSt3R network when a checkpoint is found (`--checkpoint`, the
+   environment variable DUST3R_CHECKPOINT, or the released 512_dpt model in the model folder
+   or the Hugging Face cache), otherwise -- loudly -- with the ground-truth predictor
+   (`demo.oracle`) in the network's place. Everything else runs for real: image loading,
+   pairs, global alignment, intrinsics on the photos, the Blender import.
+3. Saves `demo.blend`, and `demo.png`: an input photo next to a Cycles render of the
+   reconstructed points through the camera the import made for that photo.
+4. Prints every imported camera's error against the ground truth.
+
+Runs inside the add-on package (as Blender loads it): `python -m demo` from the repository
+root, with the bpy module.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+from pathlib import Path
+from typing import Optional
+
+import bpy
+import numpy as np
+from PIL import Image, ImageDraw, ImageOps
+
+from .. import importer
+from ..core import cameras as core_cameras
+from ..core import pipeline, weights
+from ..core.errors import Dust3rError
+from .compare import CameraErrors, camera_errors, scene_similarity
+from .oracle import GroundTruthPredictor
+from .render import render_scene
+from .truth import GROUND_TRUTH, GroundTruth, load_ground_truth
+
+CHECKPOINT_ENV = "DUST3R_CHECKPOINT"
+
+
+def find_checkpoint(path: Optional[str], model_dir: Optional[str] = None) -> Optional[str]:
+    """The checkpoint to use: `path`, else $DUST3R_CHECKPOINT, else a local copy of 512_dpt.
+
+    A path the user named that does not exist is an error, not a silent fall-back.
+    """
+    for named, origin in ((path, "--checkpoint"), (os.environ.get(CHECKPOINT_ENV), CHECKPOINT_ENV)):
+        if named:
+            found = weights.find_local(named, model_dir)
+            if found is None:
+                raise Dust3rError(f"The checkpoint {named!r} (from {origin}) was not found")
+            return str(found)
+    found = weights.find_local("512_dpt", model_dir)
+    return str(found) if found else None
+
+
+def imported_cameras(created: dict, truth: GroundTruth,
+                     target: Optional[bpy.types.Scene] = None) -> tuple[np.ndarray, np.ndarray, list[int]]:
+    """The imported Blender cameras as OpenCV cameras in Blender's world: c2w [N,4,4], focal
+    [N] in photo pixels, and the ground-truth index of each one's photo."""
+    target = target or bpy.context.scene
+    scene = created["result"].scene
+    pinholes = [core_cameras.from_blender(importer.cameras.blender_camera(obj, target), np.eye(4))
+                for obj in created["cameras"]]
+    order = [truth.index_of(scene.photo(n).path) for n in range(scene.n_images)]
+    return np.stack([p.c2w for p in pinholes]), np.array([p.fx for p in pinholes]), order
+
+
+def imported_errors(created: dict, truth: GroundTruth) -> CameraErrors:
+    """The imported cameras against the truth, after the similarity that best aligns the
+    imported points with the true ones."""
+    c2w, focals, order = imported_cameras(created, truth)
+    world = core_cameras.world_matrix(created["scale"])
+    sim = scene_similarity(created["result"].scene, truth, world)
+    true = [truth.cameras[k] for k in order]
+    return camera_errors(np.stack([c.c2w for c in true]), np.array([c.fx for c in true]),
+                         c2w, focals, sim)
+
+
+def render_points(camera: bpy.types.Object, path: Path, samples: int = 16) -> Image.Image:
+    """A Cycles render of the scene through `camera` at its photo's resolution."""
+    scene = bpy.context.scene
+    importer.cameras.activate_camera(scene, camera)
+    scene.render.engine = "CYCLES"
+    scene.cycles.device = "CPU"
+    scene.cycles.samples = samples
+    scene.cycles.use_denoising = False
+    scene.view_settings.view_transform = "Standard"  # the points' colours are the photo's sRGB
+    if scene.world is None:
+        scene.world = bpy.data.worlds.new("backdrop")
+    scene.world.color = (0.02, 0.02, 0.02)
+    settings = scene.render.image_settings
+    settings.media_type = "IMAGE"
+    settings.file_format, settings.color_mode = "PNG", "RGB"
+    scene.render.filepath = str(path)
+    bpy.ops.render.render(write_still=True)
+    return Image.open(path).convert("RGB")
+
+
+def side_by_side(photo: Image.Image, render: Image.Image, caption: str) -> Image.Image:
+    """The photo and the render next to each other, captioned underneath."""
+    gap, band = 8, 28
+    render = render.resize(photo.size)
+    sheet = Image.new("RGB", (2 * photo.width + gap, photo.height + band), (255, 255, 255))
+    sheet.paste(photo, (0, 0))
+    sheet.paste(render, (photo.width + gap, 0))
+    draw = ImageDraw.Draw(sheet)
+    draw.text((8, photo.height + 8), "input photo", fill=(0, 0, 0))
+    draw.text((photo.width + gap + 8, photo.height + 8), caption, fill=(0, 0, 0))
+    return sheet
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="scripts/demo.sh", description=__doc__.split("\n")[0])
+    p.add_argument("--out", default="out/demo", help="output folder (default: out/demo)")
+    p.add_argument("--checkpoint", help="a DUSt3R checkpoint (.pth, model.safetensors, hub "
+                   f"folder or released name); default: ${CHECKPOINT_ENV}, else 512_dpt if "
+                   "it was downloaded")
+    p.add_argument("--model-dir", default=None, help="where released models are looked for")
+    p.add_argument("--ground-truth", action="store_true",
+                   help="use the ground-truth predictor even when a checkpoint is found")
+    p.add_argument("--noise", type=float, default=0.01,
+                   help="ground-truth predictor: point noise relative to depth (default 0.01)")
+    p.add_argument("--views", type=int, default=6, help="photos to render (default 6)")
+    p.add_argument("--rerender", action="store_true", help="render the photos again")
+    p.add_argument("--device", default="auto", choices=pipeline.DEVICES)
+    p.add_argument("--precision", default="fp32", choices=pipeline.PRECISIONS)
+    p.add_argument("--niter", type=int, default=300, help="alignment iterations (default 300)")
+    p.add_argument("--photo", type=int, default=0, help="the photo shown in demo.png")
+    return p
+
+
+def banner(lines: list[str]) -> None:
+    width = max(map(len, lines)) + 4
+    print("\n" + "#" * width, *(f"# {line:<{width - 4}} #" for line in lines), "#" * width,
+          sep="\n", flush=True)
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    args = parser().parse_args(argv)
+    out = Path(args.out).resolve()
+    photos = out / "photos"
+    try:
+        return run(args, out, photos)
+    except Dust3rError as exc:
+        print(f"demo failed: {exc}", flush=True)
+        return 1
+
+
+def run(args, out: Path, photos: Path) -> int:
+    checkpoint = None if args.ground_truth else find_checkpoint(args.checkpoint, args.model_dir)
+    if args.rerender or not (photos / GROUND_TRUTH).exists():
+        print(f"Rendering {args.views} photos of the demo room with Cycles -> {photos}", flush=True)
+        render_scene(photos, n_views=args.views)
+    truth = load_ground_truth(photos)
+
+    if checkpoint:
+        predictor = None
+        banner([f"Reconstructing with the DUSt3R network: {checkpoint}"])
+    else:
+        predictor = GroundTruthPredictor(truth, noise=args.noise)
+        banner(["NO DUSt3R CHECKPOINT: the network is replaced by the GROUND-TRUTH PREDICTOR",
+                "(point maps from the rendered depth, with noise, outliers and a random scale",
+                "per pair). Image loading, alignment, intrinsics and the Blender import run for",
+                f"real. For the network: --checkpoint PATH, ${CHECKPOINT_ENV}, or download the",
+                "released 512_dpt model in the add-on's preferences (CC BY-NC-SA 4.0)."])
+
+    bpy.ops.wm.read_homefile(use_empty=True)
+    params = pipeline.JobParams(photos=str(photos), model=checkpoint or "512_dpt",
+                                device=args.device, precision=args.precision, niter=args.niter,
+                                import_options=pipeline.ImportOptions(collection_name="DUSt3R demo"))
+    created = importer.reconstruct(params, progress=pipeline.ProgressPrinter(),
+                                   predictor=predictor)
+    errors = imported_errors(created, truth)
+
+    shown = created["cameras"][args.photo]
+    with tempfile.TemporaryDirectory() as tmp:
+        render = render_points(shown, Path(tmp) / "render.png")
+    photo = ImageOps.exif_transpose(Image.open(created["result"].scene.photo(args.photo).path))
+    network = "DUSt3R network" if checkpoint else "ground-truth predictor"
+    side_by_side(photo.convert("RGB"), render,
+                 f"reconstructed points ({network}), Cycles, imported camera").save(out / "demo.png")
+    bpy.ops.wm.save_as_mainfile(filepath=str(out / "demo.blend"), check_existing=False)
+
+    points = len(created["points"].data.vertices) if created["points"] else 0
+    print(f"\n{created['result'].summary()}: {points:,} points, {len(created['cameras'])} cameras")
+    print("Imported cameras against the ground truth (after the similarity that best aligns the "
+          "reconstructed points with the true ones; position relative to the cameras' spread):")
+    names = [truth.cameras[k].file for k in imported_cameras(created, truth)[2]]
+    print(errors.table(names))
+    print(f"\nWrote {out / 'demo.blend'} and {out / 'demo.png'}", flush=True)
+    return 0
