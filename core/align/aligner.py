@@ -73,6 +73,7 @@ def global_align(pairwise: Mapping[str, Any], *, niter: int = 300, lr: float = 0
         start = _decode(params, pw)
         trace = optimize(params, niter, lr, schedule, progress, cancel, early_stop_patience)
         c2w, focals, depth = _decode(params, pw)
+        del params  # the packed pairs, as large as the input: free them before the outputs
 
     scene = _scene(pw, c2w, focals, depth, pp, min_conf_thr, clean)
     if start is None:  # nothing to optimise: the initial scene is the result

@@ -4,10 +4,13 @@ The strongest pairs (mean confidence of one side times the other's) form a maxim
 tree; walking it from the strongest edge chains the pairwise point maps into the first
 camera's frame with weighted Umeyama fits. Cameras the walk does not pose get a PnP, every
 pair gets its similarity onto the chained points, and the scene is scaled so that the
-pairwise scales have the geometric mean `BASE_SCALE` (or fitted onto the known cameras).
+pairwise scales have the geometric mean `BASE_SCALE`, or moved onto the known cameras
+(with their scale when they give one).
 
-Deliberate difference from the official code: each image's focal is estimated from its own
-point map, not from the previously walked edge's (spec section 8, QUIRK).
+Deliberate differences from the official code (spec section 8): each image's focal is
+estimated from its own point map, not from the previously walked edge's (QUIRK); the
+Umeyama fits are reweighted against confident outliers and run on an even sample of at most
+`FIT_POINTS` pixels; the PnP is our own (pnp.py); known poses may be any subset.
 """
 from __future__ import annotations
 
@@ -42,7 +45,7 @@ class Initial:
     pw_scale: torch.Tensor  # [E] float64
     pw_rot: torch.Tensor  # [E, 3, 3] float64
     pw_trans: torch.Tensor  # [E, 3] float64 (translation divided by the scale)
-    metric: bool  # the known poses fix the scale: no pairwise scale normalisation
+    metric: bool  # the known poses fix the scale (the pairwise scales are not normalised)
 
 
 def check_connected(pw: Pairwise) -> None:
