@@ -98,6 +98,16 @@ def _stack(maps: list[np.ndarray]):
     return np.stack(maps) if len({m.shape for m in maps}) == 1 else maps
 
 
+def _outputs(shapes: list[tuple[int, int]], tail: tuple = (), dtype=np.float32):
+    """An output field (one [N, H, W, ...] array when all images share a shape, else a list)
+    and the per-image arrays to fill it through, so that nothing is stacked afterwards."""
+    if len(set(shapes)) == 1:
+        stacked = np.empty((len(shapes),) + shapes[0] + tail, dtype)
+        return stacked, list(stacked)
+    arrays = [np.empty(shape + tail, dtype) for shape in shapes]
+    return arrays, arrays
+
+
 def _scene(pw: Pairwise, c2w: torch.Tensor, focals: torch.Tensor, depth: list[torch.Tensor],
            pp: torch.Tensor, min_conf_thr: float, clean: bool) -> Scene:
     c2w, focals, pp = c2w.to(pw.device), focals.to(pw.device), pp.to(pw.device)
@@ -108,19 +118,25 @@ def _scene(pw: Pairwise, c2w: torch.Tensor, focals: torch.Tensor, depth: list[to
     if bad:
         raise AlignmentError(f"the alignment produced invalid cameras or depths for images {bad}; "
                              "the pairwise predictions may be inconsistent")
-    pts3d = [unproject(d, focals[k].float(), pp[k].float(), c2w[k].float())
-             for k, d in enumerate(depth)]
+    depthmaps, depth_out = _outputs(pw.shapes)
+    pts3d, pts_out = _outputs(pw.shapes, (3,))
+    for k, d in enumerate(depth):
+        depth_out[k][...] = d.cpu().numpy()
+        points = unproject(d, focals[k].float(), pp[k].float(), c2w[k].float())
+        pts_out[k][...] = points.cpu().numpy()
     conf = pw.im_conf
     if clean:
-        conf = clean_pointcloud(conf, depth, pts3d, c2w.float(), focals.float(), pp.float())
-    numpy = lambda ts: _stack([t.detach().cpu().numpy() for t in ts])
+        points = [torch.from_numpy(p).to(pw.device) for p in pts_out]  # no copy on the CPU
+        conf = clean_pointcloud(conf, depth, points, c2w.float(), focals.float(), pp.float())
+    confidence, conf_out = _outputs(pw.shapes)
+    masks, mask_out = _outputs(pw.shapes, dtype=bool)
+    for k, c in enumerate(conf):
+        conf_out[k][...] = c.cpu().numpy()
+        np.greater(conf_out[k], min_conf_thr, out=mask_out[k])
     return Scene(
         c2w=c2w.cpu().numpy().astype(np.float32),
         focals=focals.cpu().numpy().astype(np.float32),
         pp=pp.cpu().numpy().astype(np.float32),
-        depthmaps=numpy(depth),
-        pts3d=numpy(pts3d),
-        confidence=numpy(conf),
-        masks=numpy([c > min_conf_thr for c in conf]),
+        depthmaps=depthmaps, pts3d=pts3d, confidence=confidence, masks=masks,
         colors=None if pw.colors is None else _stack(pw.colors),
         photos=list(pw.photos))
