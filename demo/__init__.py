@@ -1,9 +1,10 @@
 """The end-to-end demo: a rendered scene with exact ground truth, reconstructed and compared.
 
-    render   build and render the scene with Cycles (bpy)
-    truth    read the ground truth it writes (numpy)
-    oracle   a ground-truth stand-in for the network, in the network's output layout
-    main     the README's demo command (scripts/demo.sh)
+    render    build and render the scene with Cycles (bpy)
+    truth     the ground truth it writes: cameras, depth maps (numpy only)
+    oracle    a ground-truth stand-in for the network, in the network's output layout
+    compare   estimated cameras against the truth, after a similarity alignment
+    main      the README's demo command (scripts/demo.sh -> python -m demo -> __main__)
 
 Not part of the extension zip (blender_manifest.toml excludes /demo/).
 """

@@ -147,7 +147,7 @@ def main(argv: Optional[list[str]] = None) -> int:
         return 1
 
 
-def run(args, out: Path, photos: Path) -> int:
+def run(args: argparse.Namespace, out: Path, photos: Path) -> int:
     checkpoint = None if args.ground_truth else find_checkpoint(args.checkpoint, args.model_dir)
     if args.rerender or not (photos / GROUND_TRUTH).exists():
         print(f"Rendering {args.views} photos of the demo room with Cycles -> {photos}", flush=True)
