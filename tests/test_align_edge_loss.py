@@ -6,7 +6,7 @@ import torch
 from align_synthetic import make_pairwise, make_scene
 from core.align import edge_loss as edge_loss_module
 from core.align.edge_loss import edge_loss, pack_edges
-from core.align.geometry import quat_to_rotation
+import roma
 from core.align.inputs import read_pairwise
 
 
@@ -42,7 +42,7 @@ def _problem(shapes, masks=None, seed=0):
     gen = torch.Generator().manual_seed(seed)
     n = len(shapes)
     args = {"sim": torch.randn(len(pw.edges), 3, 4, generator=gen, dtype=torch.float64),
-            "rot": quat_to_rotation(torch.randn(n, 4, generator=gen, dtype=torch.float64)),
+            "rot": roma.unitquat_to_rotmat(roma.random_unitquat(n, generator=gen, dtype=torch.float64)),
             "trans": torch.randn(n, 3, generator=gen, dtype=torch.float64),
             "focals": 60 + 30 * torch.rand(n, generator=gen, dtype=torch.float64),
             "log_depth": [torch.log(3 + 10 * torch.rand(h * w, generator=gen, dtype=torch.float64))

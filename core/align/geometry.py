@@ -2,10 +2,11 @@
 
 OpenCV conventions throughout: camera x right, y down, z forward; pixel (u, v) = (column,
 row) with pixel centres at integer coordinates; `c2w` maps camera to world coordinates.
-Quaternions are (x, y, z, w) as in roma. Point maps are [H, W, 3] torch tensors.
+Point maps are [H, W, 3] torch tensors. Rotations and similarity fits come from roma.
 """
 from __future__ import annotations
 
+import roma
 import torch
 
 
@@ -65,18 +66,10 @@ def weighted_similarity(src: torch.Tensor, dst: torch.Tensor, weights: torch.Ten
     src, dst [..., 3] point sets of the same shape, weights [...] >= 0. Returns float64
     tensors: s scalar, R [3, 3], t [3].
     """
-    x = src.reshape(-1, 3).double()
-    y = dst.reshape(-1, 3).double()
-    w = weights.reshape(-1, 1).double()
-    w = w / w.sum()
-    mean_x, mean_y = (w * x).sum(0), (w * y).sum(0)
-    x, y = x - mean_x, y - mean_y
-    u, sing, vh = torch.linalg.svd((w * y).T @ x)
-    flip = torch.ones(3, dtype=torch.float64, device=x.device)
-    flip[2] = torch.sign(torch.det(u @ vh))  # a rotation, never a reflection
-    rot = (u * flip) @ vh
-    scale = (sing * flip).sum() / (w * x * x).sum()
-    return scale, rot, mean_y - scale * rot @ mean_x
+    rot, trans, scale = roma.rigid_points_registration(
+        src.reshape(-1, 3).double(), dst.reshape(-1, 3).double(),
+        weights=weights.reshape(-1).double(), compute_scaling=True)
+    return scale, rot, trans
 
 
 FIT_POINTS = 16384  # 7 (or 6) parameters need no more points than this for a fit
@@ -141,37 +134,3 @@ def estimate_focal(pts: torch.Tensor, pp, mask: torch.Tensor | None = None,
         inv_res = 1 / (pix - focal * ratio).norm(dim=-1).clamp_min(1e-8)
         focal = (inv_res * dot).mean() / (inv_res * norm2).mean()
     return float(focal)
-
-
-def rotation_to_quat(rot: torch.Tensor) -> torch.Tensor:
-    """Rotation matrices [..., 3, 3] -> unit quaternions (x, y, z, w) [..., 4] with w >= 0.
-
-    Each of the four components can serve as the pivot; the largest is the well-conditioned one.
-    """
-    m = rot
-    diag = torch.stack([1 + m[..., 0, 0] - m[..., 1, 1] - m[..., 2, 2],
-                        1 - m[..., 0, 0] + m[..., 1, 1] - m[..., 2, 2],
-                        1 - m[..., 0, 0] - m[..., 1, 1] + m[..., 2, 2],
-                        1 + m[..., 0, 0] + m[..., 1, 1] + m[..., 2, 2]], -1)  # 4 q_k^2
-    xy, xz = m[..., 0, 1] + m[..., 1, 0], m[..., 0, 2] + m[..., 2, 0]
-    yz = m[..., 1, 2] + m[..., 2, 1]
-    wx, wy = m[..., 2, 1] - m[..., 1, 2], m[..., 0, 2] - m[..., 2, 0]
-    wz = m[..., 1, 0] - m[..., 0, 1]
-    candidates = torch.stack([torch.stack([diag[..., 0], xy, xz, wx], -1),
-                              torch.stack([xy, diag[..., 1], yz, wy], -1),
-                              torch.stack([xz, yz, diag[..., 2], wz], -1),
-                              torch.stack([wx, wy, wz, diag[..., 3]], -1)], -2)  # 4 q_k q
-    pivot = diag.argmax(-1)
-    index = pivot[..., None, None].expand(*pivot.shape, 1, 4)
-    quat = torch.gather(candidates, -2, index)[..., 0, :]
-    quat = quat / quat.norm(dim=-1, keepdim=True)
-    return torch.where(quat[..., 3:] < 0, -quat, quat)
-
-
-def quat_to_rotation(quat: torch.Tensor) -> torch.Tensor:
-    """(x, y, z, w) quaternions [..., 4], normalised here -> rotation matrices [..., 3, 3]."""
-    x, y, z, w = (quat / quat.norm(dim=-1, keepdim=True)).unbind(-1)
-    return torch.stack([1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w),
-                        2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w),
-                        2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)],
-                       -1).reshape(quat.shape[:-1] + (3, 3))

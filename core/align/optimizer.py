@@ -17,11 +17,12 @@ import math
 from typing import Callable, Optional
 
 import numpy as np
+import roma
 import torch
 
 from ..errors import AlignmentError, CancelCheck, raise_if_cancelled
 from .edge_loss import EdgeSides, edge_loss
-from .geometry import pose_matrix, quat_to_rotation, rotation_to_quat, signed_expm1, signed_log1p
+from .geometry import pose_matrix, signed_expm1, signed_log1p
 from .init import BASE_SCALE, Initial
 from .known import KnownCameras
 
@@ -40,9 +41,9 @@ class SceneParameters:
         self.sides = sides
         self.scale_mean = (float(torch.exp(torch.log(init.pw_scale).mean())) if init.metric
                            else BASE_SCALE)
-        self.pairs = torch.cat([rotation_to_quat(init.pw_rot), signed_log1p(init.pw_trans),
+        self.pairs = torch.cat([roma.rotmat_to_unitquat(init.pw_rot), signed_log1p(init.pw_trans),
                                 torch.log(init.pw_scale)[:, None]], 1).to(**f32)
-        self.poses = torch.cat([rotation_to_quat(init.c2w[:, :3, :3]),
+        self.poses = torch.cat([roma.rotmat_to_unitquat(init.c2w[:, :3, :3]),
                                 signed_log1p(init.c2w[:, :3, 3])], 1).to(**f32)
         self.known_pose = torch.tensor([p is not None for p in known.c2w], device=device)
         self.known_c2w = torch.stack([p if p is not None else torch.eye(4, dtype=torch.float64)
@@ -66,14 +67,14 @@ class SceneParameters:
 
     def pair_similarities(self) -> torch.Tensor:
         """[E, 3, 4] = [s R | s t] per pair."""
-        rot = quat_to_rotation(self.pairs[:, :4])
+        rot = _rotation(self.pairs[:, :4])
         log_scale = self.pairs[:, 7]
         scale = self.scale_mean * torch.exp(log_scale - log_scale.mean())
         trans = signed_expm1(self.pairs[:, 4:7])
         return scale[:, None, None] * torch.cat([rot, trans[:, :, None]], 2)
 
     def c2w(self) -> torch.Tensor:
-        decoded = pose_matrix(quat_to_rotation(self.poses[:, :4]), signed_expm1(self.poses[:, 4:7]))
+        decoded = pose_matrix(_rotation(self.poses[:, :4]), signed_expm1(self.poses[:, 4:7]))
         return torch.where(self.known_pose[:, None, None], self.known_c2w, decoded)
 
     def focal_lengths(self) -> torch.Tensor:
@@ -91,6 +92,11 @@ class SceneParameters:
                          self.focal_lengths(), self.depth)
 
 
+def _rotation(quat: torch.Tensor) -> torch.Tensor:
+    """Rotation matrices of (x, y, z, w) quaternions, normalised first as Adam moves them."""
+    return roma.unitquat_to_rotmat(quat / quat.norm(dim=-1, keepdim=True))
+
+
 def learning_rate(schedule: str, lr: float, k: int, niter: int) -> float:
     t = k / niter
     if schedule == "cosine":
@@ -98,42 +104,20 @@ def learning_rate(schedule: str, lr: float, k: int, niter: int) -> float:
     return lr + (LR_MIN - lr) * t
 
 
-class Adam:
-    """Adam exactly as torch.optim.Adam updates (no weight decay, no amsgrad).
-
-    Written out because importing torch.optim costs about 2 s (it loads torch._dynamo).
-    """
-
-    def __init__(self, tensors: list[torch.Tensor], betas=BETAS, eps: float = 1e-8):
-        self.tensors, self.betas, self.eps, self.step_count = tensors, betas, eps, 0
-        self.avg = [torch.zeros_like(t) for t in tensors]
-        self.avg_sq = [torch.zeros_like(t) for t in tensors]
-
-    @torch.no_grad()
-    def step(self, lr: float) -> None:
-        self.step_count += 1
-        beta1, beta2 = self.betas
-        step_size = lr / (1 - beta1 ** self.step_count)
-        correction2_sqrt = (1 - beta2 ** self.step_count) ** 0.5
-        for t, avg, avg_sq in zip(self.tensors, self.avg, self.avg_sq):
-            avg.lerp_(t.grad, 1 - beta1)
-            avg_sq.mul_(beta2).addcmul_(t.grad, t.grad, value=1 - beta2)
-            t.addcdiv_(avg, (avg_sq.sqrt() / correction2_sqrt).add_(self.eps), value=-step_size)
-            t.grad = None
-
-
 def optimize(params: SceneParameters, niter: int, lr: float, schedule: str,
              progress: Optional[Callable[[int, int, float], None]] = None,
              cancel: CancelCheck = None, early_stop_patience: Optional[int] = None) -> np.ndarray:
     """Adam over the parameters; returns the loss of every iteration (before its step)."""
-    optimizer = Adam(params.trainable)
+    optimizer = torch.optim.Adam(params.trainable, lr=lr, betas=BETAS, eps=1e-8)
     trace = []
     best, since_best = math.inf, 0
     for k in range(niter):
         raise_if_cancelled(cancel)
+        optimizer.param_groups[0]["lr"] = learning_rate(schedule, lr, k, niter)
+        optimizer.zero_grad(set_to_none=True)
         loss = params.loss()
         loss.backward()
-        optimizer.step(learning_rate(schedule, lr, k, niter))
+        optimizer.step()
         value = float(loss.detach())
         if not math.isfinite(value):
             raise AlignmentError(f"the alignment diverged (loss {value} at iteration {k}); "
