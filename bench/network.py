@@ -28,7 +28,8 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from core.inference import resolve_device, run_pairs  # noqa: E402
+from core.device import resolve_device  # noqa: E402
+from core.inference import run_pairs  # noqa: E402
 from core.model import build_model  # noqa: E402
 from core.pairs import make_pairs  # noqa: E402
 from core.weights import RELEASED_CONFIGS  # noqa: E402

@@ -13,6 +13,7 @@ from typing import Callable, Optional, Sequence, Union
 import torch
 from torch import Tensor
 
+from .device import resolve_device
 from .errors import CancelCheck, Dust3rError, OutOfMemory, raise_if_cancelled
 
 Progress = Optional[Callable[[int, int], None]]  # (pairs done, pairs in all)
@@ -23,32 +24,6 @@ _DTYPES = (torch.float32, torch.bfloat16, torch.float16)
 OUT_OF_MEMORY_ADVICE = (
     "Try fewer photos, a sparser pair graph (swin-3 or oneref instead of complete), the "
     "224_linear model, bf16 precision, or a smaller batch size.")
-
-
-def resolve_device(name: Union[str, torch.device]) -> torch.device:
-    """"auto" (CUDA when available, else CPU), "cpu", "cuda[:N]" or "mps" -> a usable device."""
-    if isinstance(name, torch.device):
-        name = str(name)
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(name)
-    except RuntimeError as exc:
-        raise Dust3rError(f"Unknown device {name!r}: use 'auto', 'cuda' or 'cpu'") from exc
-    if device.type == "cuda":
-        if not torch.cuda.is_available():
-            raise Dust3rError(
-                f"No CUDA GPU was found (torch {torch.__version__}, CUDA build: "
-                f"{torch.version.cuda or 'no'}). Choose the device 'cpu' (much slower) or "
-                "'auto', which falls back to the CPU.")
-        if device.index is not None and device.index >= torch.cuda.device_count():
-            raise Dust3rError(f"There is no CUDA GPU {device.index}: this machine has "
-                              f"{torch.cuda.device_count()} (numbered from 0)")
-    elif device.type == "mps" and not torch.backends.mps.is_available():
-        raise Dust3rError("Apple's MPS GPU backend is not available here; choose 'cpu'")
-    elif device.type not in ("cpu", "cuda", "mps"):
-        raise Dust3rError(f"Unsupported device {name!r}: use 'auto', 'cuda' or 'cpu'")
-    return device
 
 
 def _check_dtype(dtype: torch.dtype, device: torch.device) -> None:

@@ -40,7 +40,7 @@ class ModelCache:
         self._model = None
 
     def get(self, params: pipeline.JobParams, progress=None, cancel=None):
-        from .inference import resolve_device
+        from .device import resolve_device
 
         key = (params.model, params.model_dir, str(resolve_device(params.device)))
         with self._lock:

@@ -133,7 +133,7 @@ def torch_dtype(precision: str):
 
 def load_model(params: JobParams, progress: Progress = None, cancel: Cancel = None):
     """The network of `params.model` on the device of `params.device` (downloads if needed)."""
-    from .inference import resolve_device
+    from .device import resolve_device
     from .weights import load_model as load_weights
 
     raise_if_cancelled(cancel)
@@ -179,7 +179,8 @@ def run(params: JobParams, progress: Progress = None, cancel: Cancel = None,
 def _reconstruct(params, report, cancel, predictor, model, seconds) -> Result:
     from .align import global_align
     from .images import load_images
-    from .inference import resolve_device, run_pairs
+    from .device import resolve_device
+    from .inference import run_pairs
     from .pairs import make_pairs
 
     t0 = time.perf_counter()

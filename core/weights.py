@@ -24,7 +24,8 @@ from typing import Any, Callable, Mapping, Optional, Union
 
 import torch
 
-from .errors import CheckpointError, Dust3rError
+from .device import resolve_device
+from .errors import CheckpointError
 from .model import Dust3R, build_model, normalize_config
 
 PathLike = Union[str, os.PathLike]
@@ -291,7 +292,7 @@ def load_model(source: PathLike, device: Union[str, torch.device] = "cpu", *,
     unpickling unless `trust_pickle`). `progress(done, total)` reports download bytes.
     Raises CheckpointError for anything wrong with the source, Dust3rError for the device.
     """
-    device = _check_device(device)
+    device = resolve_device(device)
     path = Path(source).expanduser()
     if not path.exists():
         local = find_local(os.fspath(source), model_dir)
@@ -308,15 +309,3 @@ def load_model(source: PathLike, device: Union[str, torch.device] = "cpu", *,
     except CheckpointError as exc:
         raise CheckpointError(f"{path}: {exc}") from exc
     return model.to(device)
-
-
-def _check_device(device: Union[str, torch.device]) -> torch.device:
-    try:
-        device = torch.device(device)
-    except (RuntimeError, TypeError) as exc:
-        raise Dust3rError(f"unknown device {device!r}: use 'cpu' or 'cuda'") from exc
-    if device.type == "cuda" and not torch.cuda.is_available():
-        build = f"CUDA {torch.version.cuda}" if torch.version.cuda else "a CPU-only build"
-        raise Dust3rError(f"CUDA was requested but no CUDA GPU is usable (torch "
-                          f"{torch.__version__}, {build}); choose the CPU device")
-    return device

@@ -7,7 +7,7 @@ from PIL import Image
 from checkpoints import FIXTURES, fixture_state_dict, fixture_tensors, tiny_config
 from core.errors import Cancelled, Dust3rError, OutOfMemory
 from core.images import Photo, load_images
-from core.inference import resolve_device, run_pairs
+from core.inference import run_pairs
 from core.model import build_model
 from core.pairs import make_pairs
 
@@ -179,22 +179,6 @@ def test_precision_and_device_errors(linear_model, tmp_path, monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     with pytest.raises(Dust3rError, match="No CUDA GPU was found.*'cpu'"):
         run_pairs(linear_model, pairs, device="cuda")
-
-
-def test_resolve_device(monkeypatch):
-    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    assert resolve_device("auto") == torch.device("cpu")
-    assert resolve_device("cpu") == resolve_device(torch.device("cpu")) == torch.device("cpu")
-    for name in ("cuda", "cuda:0"):
-        with pytest.raises(Dust3rError, match="No CUDA GPU was found"):
-            resolve_device(name)
-    with pytest.raises(Dust3rError, match="Unknown device 'gpu'"):
-        resolve_device("gpu")
-    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
-    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
-    assert resolve_device("auto") == torch.device("cuda")
-    with pytest.raises(Dust3rError, match="no CUDA GPU 1: this machine has 1"):
-        resolve_device("cuda:1")
 
 
 def test_out_of_gpu_memory_gives_advice(linear_model, tmp_path, monkeypatch):

@@ -220,7 +220,7 @@ def test_unknown_sources_are_checkpoint_errors(tmp_path):
 def test_cuda_without_cuda_is_a_clear_error(tmp_path):
     with pytest.raises(Dust3rError, match="CUDA"):
         load_model(write_pth(tmp_path / "c.pth", "tiny_linear"), device="cuda")
-    with pytest.raises(Dust3rError, match="unknown device"):
+    with pytest.raises(Dust3rError, match="Unknown device 'gpu0'"):
         load_model("512_dpt", device="gpu0")
 
 
