@@ -138,7 +138,7 @@ def network_geometry(size: tuple[int, int], target: int = 512, *, square_ok: boo
     return (w1, h1), box
 
 
-def _open_upright(path: str) -> tuple[Image.Image, int]:
+def open_upright(path: str) -> tuple[Image.Image, int]:
     """The photo as RGB with its EXIF orientation applied, and the orientation tag as stored."""
     try:
         with Image.open(path) as img:
@@ -188,7 +188,7 @@ def load_images(paths: PathLike | Sequence[PathLike], size: int = 512, *, square
     """
     views = []
     for idx, path in enumerate(_resolve_paths(paths)):
-        img, orientation = _open_upright(path)
+        img, orientation = open_upright(path)
         resized, box = network_geometry(img.size, size, square_ok=square_ok, patch_size=patch_size)
         width, height = box[2] - box[0], box[3] - box[1]
         if width < patch_size or height < patch_size:

@@ -102,8 +102,8 @@ def _run(model, pairs, device, batch_size, dtype, progress, cancel) -> dict:
             if progress is not None:
                 progress(done, total)
     return {
-        "view1": _collate([view1 for view1, _ in pairs], uniform),
-        "view2": _collate([view2 for _, view2 in pairs], uniform),
+        "view1": collate_views([view1 for view1, _ in pairs], uniform),
+        "view2": collate_views([view2 for _, view2 in pairs], uniform),
         **preds,
     }
 
@@ -147,7 +147,7 @@ def _shape(view: dict) -> Shape:
     return tuple(view["img"].shape[-2:])
 
 
-def _collate(views: list[dict], uniform: bool) -> dict:
+def collate_views(views: list[dict], uniform: bool) -> dict:
     """One side's views as the official collation: tensors batched, everything else in lists."""
     imgs = [view["img"] for view in views]
     shapes = [torch.as_tensor(view.get("true_shape", [_shape(view)])).to(torch.int32).reshape(1, 2)

@@ -19,10 +19,10 @@ import torch
 
 try:  # inside the add-on package (Blender, tests/blender): the pipeline's own classes
     from ..core.errors import raise_if_cancelled
-    from ..core.inference import _collate
+    from ..core.inference import collate_views
 except ImportError:  # the repository root on sys.path (scripts, tests)
     from core.errors import raise_if_cancelled
-    from core.inference import _collate
+    from core.inference import collate_views
 
 from .truth import GroundTruth
 
@@ -72,8 +72,8 @@ class GroundTruthPredictor:
         def field(k):
             return collect([torch.from_numpy(out[k]) for out in outputs])
 
-        return {"view1": _collate([v1 for v1, _ in pairs], uniform),
-                "view2": _collate([v2 for _, v2 in pairs], uniform),
+        return {"view1": collate_views([v1 for v1, _ in pairs], uniform),
+                "view2": collate_views([v2 for _, v2 in pairs], uniform),
                 "pred1": {"pts3d": field(0), "conf": field(1)},
                 "pred2": {"pts3d_in_other_view": field(2), "conf": field(3)}}
 

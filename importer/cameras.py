@@ -55,9 +55,9 @@ def upright_photo(photo: "Photo") -> bpy.types.Image:
         image = bpy.data.images.load(photo.path, check_existing=False)
         image.name = name
         return image
-    from ..core.images import _open_upright  # PIL: loaded with the pipeline's dependencies
+    from ..core.images import open_upright  # PIL: loaded with the pipeline's dependencies
 
-    upright, _ = _open_upright(photo.path)
+    upright, _ = open_upright(photo.path)
     w, h = upright.size
     rgba = np.ones((h, w, 4), np.float32)
     rgba[..., :3] = np.asarray(upright, np.float32) / 255.0  # byte image: raw sRGB values
