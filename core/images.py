@@ -183,12 +183,15 @@ def load_images(paths: PathLike | Sequence[PathLike], size: int = 512, *, square
     `paths` is a folder (its image files in sorted name order) or a list of image files.
     Each view: `img` float32 [1,3,H,W] in [-1, 1], `true_shape` int32 [[H, W]] (numpy, as
     the official loader), `idx`, `instance` = str(idx), and `photo` (a `Photo`).
-    Raises `ImageError` naming the file for a missing, unreadable or too thin photo, and
+    Raises `ImageError` naming the file for a missing, unreadable, tiny or too thin photo, and
     when there are no photos at all.
     """
     views = []
     for idx, path in enumerate(_resolve_paths(paths)):
         img, orientation = open_upright(path)
+        if min(img.size) < patch_size:  # upscaling a thumbnail or an icon invents the image
+            raise ImageError(f"{path} is too small: {img.size[0]}x{img.size[1]} pixels, but a "
+                             f"photo needs at least {patch_size} pixels each way")
         resized, box = network_geometry(img.size, size, square_ok=square_ok, patch_size=patch_size)
         width, height = box[2] - box[0], box[3] - box[1]
         if width < patch_size or height < patch_size:

@@ -172,6 +172,18 @@ def test_a_folder_inside_the_list_is_named(tmp_path):
         load_images([tmp_path])
 
 
+@pytest.mark.parametrize("size", [(1, 1), (15, 200), (200, 15)])
+def test_tiny_photos_are_rejected_not_upscaled(tmp_path, size):
+    Image.fromarray(random_rgb(np.random.default_rng(13), *size)).save(tmp_path / "icon.png")
+    with pytest.raises(ImageError, match=rf"icon.png is too small: {size[0]}x{size[1]} pixels.*16"):
+        load_images([tmp_path / "icon.png"])
+
+
+def test_a_photo_of_one_patch_each_way_is_accepted(tmp_path):
+    Image.fromarray(random_rgb(np.random.default_rng(14), 16, 16)).save(tmp_path / "a.png")
+    assert load_images([tmp_path / "a.png"])[0]["true_shape"].tolist() == [[384, 512]]
+
+
 def test_too_thin_photos_are_rejected_with_the_minimum(tmp_path):
     # 2000x60 -> 512x15: no 16-pixel row of patches fits.
     Image.fromarray(random_rgb(np.random.default_rng(11), 2000, 60)).save(tmp_path / "strip.png")
