@@ -22,8 +22,9 @@ PACKAGES = (("torch", "torch"), ("scipy", "scipy"), ("PIL", "pillow"), ("roma", 
             ("safetensors", "safetensors"), ("huggingface_hub", "huggingface_hub"),
             ("yaml", "pyyaml"))
 # Compute platforms of the torch wheels: (id, label, index URL or None for PyPI).
-PLATFORMS = (
+PLATFORMS = (  # CUDA 12.8 first (the default): the newest that most installed drivers run
     ("cu128", "CUDA 12.8", "https://download.pytorch.org/whl/cu128"),
+    ("cu130", "CUDA 13.0 (driver 580+)", "https://download.pytorch.org/whl/cu130"),
     ("cu126", "CUDA 12.6", "https://download.pytorch.org/whl/cu126"),
     ("cpu", "CPU only", "https://download.pytorch.org/whl/cpu"),
     ("pypi", "PyPI default (macOS with Metal; Linux with CUDA)", None),

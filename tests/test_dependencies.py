@@ -14,6 +14,7 @@ def test_status_reports_versions_and_torch_build(monkeypatch):
     assert torch.present and torch.version.startswith("2.")
     assert not absent.present and dependencies.missing() == ["no-such-dist"]
     assert dependencies.Package("torch", "torch", "2.7.1+cu128").build == "CUDA 12.8"
+    assert dependencies.Package("torch", "torch", "2.11.0+cu130").build == "CUDA 13.0"
     assert dependencies.Package("torch", "torch", "2.13.0+cpu").build == "CPU only"
 
 
