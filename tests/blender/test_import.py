@@ -4,19 +4,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from blender_helpers import scene_state, synthetic_scene, write_photo
+from test_cameras import random_pose
 
 import bpy
 from bpy_extras.object_utils import world_to_camera_view
 from mathutils import Vector
-
-
-def random_pose(seed: int) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    q, _ = np.linalg.qr(rng.normal(size=(3, 3)))
-    pose = np.eye(4)
-    pose[:3, :3] = q * np.sign(np.linalg.det(q))
-    pose[:3, 3] = rng.normal(size=3)
-    return pose
 
 
 # (stored photo size, EXIF orientation, network principal point offset from the centre)
@@ -35,7 +27,7 @@ def test_imported_camera_projects_like_the_photo_camera(addon, tmp_path, case):
     photo = addon.core.images.load_images([str(path)])[0]["photo"]
     w, h = photo.network_size
     focal, pp = 0.9 * w, np.array([(w - 1) / 2 + offset[0], (h - 1) / 2 + offset[1]])
-    c2w = random_pose(7)
+    c2w = random_pose(np.random.default_rng(7))
     scene = synthetic_scene(addon.core, [photo], c2w[None], [focal], [pp])
     result = addon.importer.import_scene(scene)
     cam_obj = result["cameras"][0]
@@ -108,7 +100,7 @@ def test_reference_camera_looks_along_y_and_the_world_is_z_up(addon):
 def test_points_carry_colour_confidence_and_image_index(addon):
     photos = [addon.core.images.Photo(f"{i}.jpg", (32, 24), 1, (32, 24), (0, 0, 32, 24))
               for i in range(2)]
-    c2w = np.stack([np.eye(4), random_pose(3)])
+    c2w = np.stack([np.eye(4), random_pose(np.random.default_rng(3))])
     srgb = [(200 / 255, 30 / 255, 90 / 255), (0.0, 1.0, 0.25)]
     scene = synthetic_scene(addon.core, photos, c2w, [30.0, 30.0],
                             [(15.5, 11.5), (15.5, 11.5)], colors=srgb)
@@ -185,7 +177,7 @@ def test_cycles_renders_the_photo_colour(addon, tmp_path):
 def test_a_failing_import_leaves_nothing_behind(addon, monkeypatch):
     photos = [addon.core.images.Photo(f"{i}.jpg", (32, 24), 1, (32, 24), (0, 0, 32, 24))
               for i in range(3)]
-    scene = synthetic_scene(addon.core, photos, np.stack([random_pose(i) for i in range(3)]),
+    scene = synthetic_scene(addon.core, photos, np.stack([random_pose(np.random.default_rng(i)) for i in range(3)]),
                             [30.0] * 3, [(15.5, 11.5)] * 3)
     bpy.ops.object.camera_add()
     before = scene_state()
