@@ -102,8 +102,7 @@ def add_points_modifier(obj: bpy.types.Object, node_group: bpy.types.NodeTree,
                         min_confidence: float) -> bpy.types.Modifier:
     modifier = obj.modifiers.new(MODIFIER, "NODES")
     modifier.node_group = node_group
-    ids = {item.name: item.identifier for item in node_group.interface.items_tree
-           if getattr(item, "in_out", None) == "INPUT"}
+    ids = _input_identifiers(node_group)
     modifier[ids["Radius"]] = float(radius)
     modifier[ids["Min Confidence"]] = float(min_confidence)
     modifier[ids["Material"]] = material
@@ -113,7 +112,11 @@ def add_points_modifier(obj: bpy.types.Object, node_group: bpy.types.NodeTree,
 def set_points_input(obj: bpy.types.Object, name: str, value) -> None:
     """Change a live input ("Radius", "Min Confidence") of an imported cloud."""
     modifier = obj.modifiers[MODIFIER]
-    ids = {item.name: item.identifier for item in modifier.node_group.interface.items_tree
-           if getattr(item, "in_out", None) == "INPUT"}
-    modifier[ids[name]] = value
+    modifier[_input_identifiers(modifier.node_group)[name]] = value
     obj.update_tag()
+
+
+def _input_identifiers(node_group: bpy.types.NodeTree) -> dict[str, str]:
+    """Modifier inputs are keyed by socket identifier ("Socket_2"), not by their names."""
+    return {item.name: item.identifier for item in node_group.interface.items_tree
+            if getattr(item, "in_out", None) == "INPUT"}
