@@ -14,6 +14,7 @@ points and to the cameras.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Optional
 
 import numpy as np
 
@@ -154,3 +155,59 @@ def from_blender(cam: BlenderCamera, world: np.ndarray | None = None) -> Pinhole
     c2w[:3, :3] = orthonormalize(c2w[:3, :3] * np.cbrt(abs(np.linalg.det(world[:3, :3]))))
     return PinholeCamera(int(w), int(h), float(fx), float(fx / ycor), float(cxe - 0.5),
                          float(cye - 0.5), c2w)
+
+
+# ------------------------------------------------------------------ known cameras, checked
+# A user's camera values (JSON, a script, a Blender camera) are checked here once, so that a
+# typo gives a clear message instead of a traceback or a silently absurd camera.
+FOCAL_RANGE = (0.02, 1000.0)  # plausible focal lengths in long sides: 176 to 0.06 deg of view
+
+
+def checked_focal(value: object, what: str, long_side: Optional[float] = None) -> float:
+    """A focal length in pixels: a real positive number (and plausible for `long_side`)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise ValueError(f"{what} must be a number of pixels, not {value!r}")
+    focal = float(value)
+    if not (np.isfinite(focal) and focal > 0):
+        raise ValueError(f"{what} must be a positive number of pixels, not {value!r}")
+    if long_side is not None:
+        low, high = FOCAL_RANGE[0] * long_side, FOCAL_RANGE[1] * long_side
+        if not low <= focal <= high:
+            raise ValueError(f"{what} = {focal:g} pixels is not a plausible focal length for an "
+                             f"image {long_side:g} pixels long (expected {low:g} to {high:g})")
+    return focal
+
+
+def checked_point(value: object, what: str, size: Optional[tuple[int, int]] = None
+                  ) -> tuple[float, float]:
+    """A principal point (x, y) in pixels: two finite numbers, near the image of `size`."""
+    try:
+        point = np.asarray(value, np.float64).reshape(-1)
+    except (TypeError, ValueError):
+        point = np.zeros(0)
+    if isinstance(value, (str, bytes)) or point.shape != (2,) or not np.isfinite(point).all():
+        raise ValueError(f"{what} must be two numbers [x, y] in pixels, not {value!r}")
+    if size is not None:
+        w, h = size
+        if not (-w <= point[0] <= 2 * w and -h <= point[1] <= 2 * h):
+            raise ValueError(f"{what} = ({point[0]:g}, {point[1]:g}) lies far outside the "
+                             f"{w}x{h} image")
+    return float(point[0]), float(point[1])
+
+
+def checked_pose(value: object, what: str) -> np.ndarray:
+    """A camera-to-world matrix: 4x4 (or 3x4) finite numbers whose 3x3 part is a rotation."""
+    try:
+        m = np.asarray(value, np.float64)
+    except (TypeError, ValueError):
+        m = np.zeros(0)
+    if m.shape not in ((4, 4), (3, 4)) or not np.isfinite(m).all():
+        raise ValueError(f"{what} must be a 4x4 camera-to-world matrix of numbers, got "
+                         f"{'shape ' + str(m.shape) if m.size else repr(value)}")
+    rot = m[:3, :3]
+    if np.abs(rot.T @ rot - np.eye(3)).max() > 1e-3 or np.linalg.det(rot) < 0:
+        raise ValueError(f"{what} is not a rigid transform (its 3x3 part must be a rotation: "
+                         "no scale, shear or mirroring)")
+    out = np.eye(4)
+    out[:3] = m[:3]
+    return out

@@ -7,13 +7,14 @@ pipeline is about to run. No bpy here: the preferences call these functions.
 """
 from __future__ import annotations
 
+import importlib.machinery
 import importlib.metadata
 import importlib.util
 import os
 import subprocess
 import sys
 from dataclasses import dataclass
-from typing import Callable, Optional
+from typing import Callable, Optional, Sequence
 
 from .errors import Cancelled, Dust3rError
 
@@ -62,22 +63,23 @@ def add_paths(*folders: str) -> None:
     importlib.invalidate_caches()
 
 
-def status() -> list[Package]:
-    """Which runtime packages are importable and their versions (without importing them)."""
+def status(folders: Sequence[str] = ()) -> list[Package]:
+    """Which runtime packages are importable, and their versions, without importing them:
+    from sys.path plus `folders` (searched after it, as `add_paths` appends, but not added)."""
+    search = sys.path + [f for f in folders if f and os.path.isdir(f) and f not in sys.path]
     out = []
     for module, dist in PACKAGES:
         version = None
-        if importlib.util.find_spec(module) is not None:
-            try:
-                version = importlib.metadata.version(dist)
-            except importlib.metadata.PackageNotFoundError:
-                version = "unknown version"
+        if importlib.machinery.PathFinder.find_spec(module, search) is not None:
+            found = next(iter(importlib.metadata.distributions(name=dist, path=search)), None)
+            version = found.version if found is not None else "unknown version"
         out.append(Package(module, dist, version))
     return out
 
 
-def missing() -> list[str]:
-    return [p.distribution for p in status() if not p.present]
+def missing(folders: Sequence[str] = ()) -> list[str]:
+    """The distributions of the runtime packages that `status(folders)` does not find."""
+    return [p.distribution for p in status(folders) if not p.present]
 
 
 def install_commands(target: str, platform: str, packages: list[str],

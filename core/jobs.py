@@ -12,10 +12,14 @@ import sys
 import threading
 import traceback
 from dataclasses import dataclass
-from typing import Any, Callable, Optional
+from typing import TYPE_CHECKING, Any, Callable, Optional
 
 from . import pipeline
 from .errors import Cancelled, Dust3rError
+from .progress import Cancel, StageProgress
+
+if TYPE_CHECKING:
+    from .predictor import Predictor
 
 
 @dataclass(frozen=True)
@@ -73,7 +77,7 @@ class ModelCache:
 MODELS = ModelCache()
 
 
-Work = Callable[[Callable[[str, int, int], None], Callable[[], bool]], Any]  # (progress, cancel)
+Work = Callable[[StageProgress, Cancel], Any]  # work(progress, cancel)
 
 
 class Job:
@@ -138,18 +142,18 @@ class Job:
             self._events.put(Event("done", result=result))
 
 
-def reconstruction(params: pipeline.JobParams, predictor=None,
+def reconstruction(params: pipeline.JobParams, predictor: "Optional[Predictor]" = None,
                    models: Optional[ModelCache] = MODELS,
                    run: Callable[..., pipeline.Result] = pipeline.run) -> Work:
-    """The work of one reconstruction: the cached network (unless a predictor replaces it),
-    then `pipeline.run`."""
+    """The work of one reconstruction: `pipeline.run` with `predictor`, else with the cached
+    network (loaded on first use)."""
 
     def work(progress, cancel) -> pipeline.Result:
-        model = None
-        if predictor is None and models is not None:
+        chosen = predictor
+        if chosen is None and models is not None:
             with pipeline.memory_errors():
-                model = models.get(params, progress, cancel)
-        return run(params, progress=progress, cancel=cancel, predictor=predictor, model=model)
+                chosen = pipeline.network_predictor(models.get(params, progress, cancel), params)
+        return run(params, progress=progress, cancel=cancel, predictor=chosen)
 
     return work
 

@@ -11,12 +11,15 @@ from __future__ import annotations
 import re
 from typing import Optional, Sequence
 
-_GRAPH = re.compile(r"(complete|swin|logwin|oneref)(?:-(\d+))?(-noncyclic)?")
+from .options import SCENE_GRAPHS, ids
+
+_GRAPH = re.compile(rf"({'|'.join(ids(SCENE_GRAPHS))})(?:-(\d+))?(-noncyclic)?")
 _PREFILTER = re.compile(r"(seq|cyc)(\d+)")
 _DEFAULT_PARAM = {"swin": 3, "logwin": 3, "oneref": 0}
 
 
-def _parse_graph(scene_graph: str) -> tuple[str, int, bool]:
+def parse_graph(scene_graph: str) -> tuple[str, int, bool]:
+    """(kind, window or reference, cyclic) of a graph string; ValueError when malformed."""
     match = _GRAPH.fullmatch(scene_graph)
     if match is None:
         raise ValueError(
@@ -58,7 +61,7 @@ def pair_indices(n: int, scene_graph: str = "complete", prefilter: Optional[str]
     Invalid graph or prefilter strings, and a `oneref` reference outside the images, raise
     ValueError.
     """
-    kind, param, cyclic = _parse_graph(scene_graph)
+    kind, param, cyclic = parse_graph(scene_graph)
     prefilter_match = None if prefilter is None else _PREFILTER.fullmatch(prefilter)
     if prefilter is not None and prefilter_match is None:
         raise ValueError(f"Unknown pair prefilter {prefilter!r}: use 'seqN' or 'cycN' "
@@ -98,3 +101,22 @@ def make_pairs(images: Sequence[dict], scene_graph: str = "complete", prefilter:
     """
     return [(images[i], images[j])
             for i, j in pair_indices(len(images), scene_graph, prefilter, symmetrize)]
+
+
+def fit_graph(scene_graph: str, n: int) -> str:
+    """The graph string to use for n images: a cyclic sliding window of K >= n wraps around
+    onto the image itself (official self-pairs, which carry no information), so its window
+    becomes n - 1, which already pairs every image with every other. Other graphs as given."""
+    kind, param, cyclic = parse_graph(scene_graph)
+    if kind == "swin" and cyclic and n > 1 and param >= n:
+        return f"swin-{n - 1}"
+    return scene_graph
+
+
+def graph_string(kind: str, window: int = 3, reference: int = 0, noncyclic: bool = False) -> str:
+    """The graph string of its parts (the panel's pair settings)."""
+    if kind in ("swin", "logwin"):
+        return f"{kind}-{window}" + ("-noncyclic" if noncyclic else "")
+    if kind == "oneref":
+        return f"oneref-{reference}"
+    return kind

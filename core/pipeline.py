@@ -5,30 +5,23 @@ panel does it on a worker thread through `core.jobs`. Nothing here touches bpy.
 """
 from __future__ import annotations
 
-import sys
+import math
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Callable, Optional, Sequence
+from typing import TYPE_CHECKING, Optional, Sequence
 
 import numpy as np
 
+from .cameras import checked_focal, checked_point, checked_pose
 from .errors import Dust3rError, OutOfMemory, raise_if_cancelled
+from .options import DEVICES, PRECISIONS, SCHEDULES, ids
+from .pairs import fit_graph, pair_indices
+from .progress import Cancel, StageProgress, for_stage
 
 if TYPE_CHECKING:  # the heavy modules (torch, PIL) load only when a run starts, so that the
-    from .scene import Scene  # add-on registers before its dependencies are installed
-
-Progress = Optional[Callable[[str, int, int], None]]  # (stage, done, total)
-Cancel = Optional[Callable[[], bool]]
-# predictor(pairs, progress, cancel) -> pairwise dict in the official inference() layout;
-# replaces model loading and the network (ground-truth predictions, tests).
-Predictor = Callable[[list, Callable[[int, int], None], Cancel], dict]
-
-RELEASED_MODELS = ("512_dpt", "512_linear", "224_linear")
-DEVICES = ("auto", "cuda", "cpu")
-PRECISIONS = ("fp32", "bf16", "fp16")
-SCHEDULES = ("cosine", "linear")
-STAGES = ("model", "images", "pairs", "align", "import")
+    from .predictor import NetworkPredictor, Predictor  # add-on registers before its
+    from .scene import Scene  # dependencies are installed
 
 
 @dataclass
@@ -47,10 +40,32 @@ class KnownCamera:
     # camera's render resolution): they are rescaled to the photo, whose aspect must match.
     image_size: Optional[tuple[int, int]] = None
 
+    def checked(self, what: str) -> "KnownCamera":
+        """The same camera with its values checked and normalised; `Dust3rError` naming
+        `what` (e.g. "the known camera of photo 2") for anything unusable."""
+        try:
+            size = None if self.image_size is None else _image_size(self.image_size, what)
+            return KnownCamera(
+                c2w=None if self.c2w is None else checked_pose(self.c2w, f"{what}: pose"),
+                focal=None if self.focal is None else checked_focal(
+                    self.focal, f"{what}: focal", max(size) if size else None),
+                pp=None if self.pp is None else checked_point(
+                    self.pp, f"{what}: principal point", size),
+                image_size=size)
+        except ValueError as exc:
+            raise Dust3rError(str(exc)) from exc
+
+
+def _image_size(value: object, what: str) -> tuple[int, int]:
+    size = tuple(value) if isinstance(value, (tuple, list)) else ()
+    if len(size) != 2 or not all(_whole(v, 1) for v in size):
+        raise ValueError(f"{what}: image size must be two whole numbers (W, H), not {value!r}")
+    return int(size[0]), int(size[1])
+
 
 @dataclass
 class ImportOptions:
-    """How the Scene becomes Blender data (used by `importer.import_scene`)."""
+    """How the Scene becomes Blender data (see `core.plan`)."""
 
     collection_name: str = ""  # "" = "DUSt3R <first photo's folder>"
     points: bool = True
@@ -62,6 +77,19 @@ class ImportOptions:
     scale: float = 0.0  # reconstruction -> Blender units; 0 = auto (known poses: 1)
     set_active_camera: bool = True  # make the first photo's camera the scene camera
 
+    def validate(self) -> None:
+        """Raise `Dust3rError` for options no import could use."""
+        _check([
+            (_whole(self.max_points, 0), "Max points must be a whole number, 0 (all) or more, "
+                                         f"not {self.max_points!r}"),
+            (_real(self.scale, 0), "Scale must be 0 (automatic) or a positive number of Blender "
+                                   f"units per reconstruction unit, not {self.scale!r}"),
+            (_real(self.point_radius, 0), "Point radius must be 0 (automatic) or a positive "
+                                          f"length, not {self.point_radius!r}"),
+            (_real(self.confidence_threshold, 0),
+             f"The confidence threshold must be 0 or more, not {self.confidence_threshold!r}"),
+        ])
+
 
 @dataclass
 class JobParams:
@@ -70,8 +98,9 @@ class JobParams:
     photos: Sequence[str] | str = ()  # image files, or one folder
     model: str = "512_dpt"  # released name, Hugging Face repo id, or a local file/folder
     model_dir: str = ""  # where released checkpoints are downloaded and looked for
+    allow_download: bool = True  # False: a model that is not local is an error (offline)
     device: str = "auto"
-    precision: str = "fp32"
+    precision: str = "auto"
     scene_graph: str = "complete"  # complete | swin-K | logwin-K | oneref-R [-noncyclic]
     batch_size: int = 8
     niter: int = 300
@@ -87,28 +116,77 @@ class JobParams:
 
     def validate(self) -> None:
         """Raise `Dust3rError` for settings no run could use (before any work starts)."""
-        checks = [
-            (self.device in DEVICES, f"device must be one of {DEVICES}, not {self.device!r}"),
-            (self.precision in PRECISIONS,
-             f"precision must be one of {PRECISIONS}, not {self.precision!r}"),
-            (self.schedule in SCHEDULES,
-             f"schedule must be one of {SCHEDULES}, not {self.schedule!r}"),
-            (self.batch_size >= 1, f"batch size must be at least 1, not {self.batch_size}"),
-            (self.niter >= 0, f"iterations must not be negative, not {self.niter}"),
-            (self.lr > 0, f"learning rate must be positive, not {self.lr}"),
-            (self.min_conf_thr >= 0,
-             f"confidence threshold must not be negative, not {self.min_conf_thr}"),
-            (self.image_size >= 0, f"image size must not be negative, not {self.image_size}"),
+        _check([
+            (self.device in ids(DEVICES), f"device must be one of {ids(DEVICES)}, not "
+                                          f"{self.device!r}"),
+            (self.precision in ids(PRECISIONS),
+             f"precision must be one of {ids(PRECISIONS)}, not {self.precision!r}"),
+            (self.schedule in ids(SCHEDULES),
+             f"schedule must be one of {ids(SCHEDULES)}, not {self.schedule!r}"),
+            (_whole(self.batch_size, 1), f"batch size must be at least 1, not {self.batch_size!r}"),
+            (_whole(self.niter, 0), f"iterations must be 0 or more, not {self.niter!r}"),
+            (_real(self.lr, 0, positive=True), f"learning rate must be positive, not {self.lr!r}"),
+            (_real(self.min_conf_thr, 0),
+             f"confidence threshold must be 0 or more, not {self.min_conf_thr!r}"),
+            (_whole(self.early_stop_patience, 0),
+             f"early stop must be 0 (off) or a number of iterations, not "
+             f"{self.early_stop_patience!r}"),
+            (self.image_size == 0 or _whole(self.image_size, 64) and self.image_size <= 2048,
+             f"image size must be 0 (the model's) or 64 to 2048 pixels, not {self.image_size!r}"),
             (bool(self.photos), "No photos given"),
             (bool(self.model), "No model given"),
-        ]
-        for ok, message in checks:
-            if not ok:
-                raise Dust3rError(message)
+        ])
+        try:
+            pair_indices(1, self.scene_graph)  # the graph string's syntax
+        except ValueError as exc:
+            raise Dust3rError(str(exc)) from exc
+        for index, known in self.known_cameras.items():
+            if not _whole(index, 0):
+                raise Dust3rError(f"A known camera is keyed by {index!r}: use the photo's index "
+                                  "(0, 1, ...)")
+            known.checked(f"the known camera of photo {index}")
+        self.import_options.validate()
 
     @property
     def has_known_poses(self) -> bool:
         return any(k.c2w is not None for k in self.known_cameras.values())
+
+
+def _whole(value: object, minimum: int) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool) \
+        and value >= minimum
+
+
+def _real(value: object, minimum: float, positive: bool = False) -> bool:
+    return isinstance(value, (int, float, np.integer, np.floating)) \
+        and not isinstance(value, bool) and math.isfinite(value) \
+        and (value > minimum if positive else value >= minimum)
+
+
+def _check(checks: list[tuple[bool, str]]) -> None:
+    for ok, message in checks:
+        if not ok:
+            raise Dust3rError(message)
+
+
+def notes(scene_graph: str, n_photos: int, known_poses: bool) -> list[str]:
+    """What the settings do with `n_photos` photos that a user would not guess (the UI
+    shows them before a run; `Result.notes` repeats them)."""
+    out = []
+    if n_photos == 2 and not known_poses:
+        out.append("Two photos are solved directly from their pair: the alignment "
+                   "iterations are not used")
+    elif n_photos == 1:
+        out.append("One photo: its camera sits at the origin; the alignment iterations are "
+                   "not used")
+    try:
+        graph = fit_graph(scene_graph, n_photos)
+    except ValueError:
+        return out  # validate() reports the malformed graph
+    if graph != scene_graph:
+        out.append(f"The pair graph {scene_graph} with {n_photos} photos pairs photos with "
+                   f"themselves: {graph} is used, which pairs every photo with every other")
+    return out
 
 
 @dataclass
@@ -119,6 +197,7 @@ class Result:
     import_options: ImportOptions
     n_pairs: int
     seconds: dict[str, float]  # per stage
+    notes: tuple[str, ...] = ()
 
     def summary(self) -> str:
         total = sum(self.seconds.values())
@@ -128,92 +207,92 @@ class Result:
 def torch_dtype(precision: str):
     import torch
 
-    return {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[precision]
+    return {"auto": torch.float32, "fp32": torch.float32, "bf16": torch.bfloat16,
+            "fp16": torch.float16}[precision]
 
 
-def load_model(params: JobParams, progress: Progress = None, cancel: Cancel = None):
-    """The network of `params.model` on the device of `params.device` (downloads if needed)."""
+def load_model(params: JobParams, progress: Optional[StageProgress] = None,
+               cancel: Optional[Cancel] = None):
+    """The network of `params.model` on the device of `params.device` (downloads if needed
+    and allowed)."""
     from .device import resolve_device
     from .weights import load_model as load_weights
 
     raise_if_cancelled(cancel)
-    report = progress or (lambda stage, done, total: None)
-    report("model", 0, 1)
+    report = for_stage(progress, "model")
+    report(0, 1)
     kwargs = {"model_dir": params.model_dir} if params.model_dir else {}
     model = load_weights(params.model, device=resolve_device(params.device),
-                         progress=lambda done, total: report("model", done >> 20, total >> 20),
+                         progress=lambda done, total: report(done >> 20, total >> 20),
                          **kwargs)  # a first run downloads: progress in MB (fits an int32)
-    report("model", 1, 1)
+    report(1, 1)
     return model
 
 
-def model_image_size(model, params: JobParams) -> int:
-    """The network input size: the user's choice, else the one the model was trained at."""
-    if params.image_size:
-        return params.image_size
-    size = getattr(model, "config", {}).get("img_size")  # [H, W] the model was trained at
-    return int(max(size)) if size else 512
+def network_predictor(model, params: JobParams) -> "NetworkPredictor":
+    """The loaded network as the run's predictor, on the device and at the precision of
+    `params`."""
+    from .device import resolve_device
+    from .predictor import NetworkPredictor, trained_image_size
+
+    return NetworkPredictor(model, resolve_device(params.device), torch_dtype(params.precision),
+                            params.batch_size, trained_image_size(model))
 
 
-def run(params: JobParams, progress: Progress = None, cancel: Cancel = None,
-        predictor: Optional[Predictor] = None, model=None) -> Result:
-    """Load photos, pair them, predict (network or `predictor`), align. Synchronous.
+def run(params: JobParams, progress: Optional[StageProgress] = None,
+        cancel: Optional[Cancel] = None, predictor: "Optional[Predictor]" = None) -> Result:
+    """Load photos, pair them, predict, align. Synchronous.
 
-    `progress(stage, done, total)` reports "model" (MB while a released model downloads,
-    else 0/1 then 1/1), "images", "pairs", "align" (the Blender side adds "import"); `cancel()` is
-    checked between every batch and iteration and raises `core.errors.Cancelled`.
-    `model` is an already loaded network (the UI's cache); without it and without a
-    `predictor` the model of `params` is loaded here. Raises `Dust3rError` for bad input.
+    `predictor` (see `core.predictor`) turns pairs into point maps; without one, the network
+    of `params.model` is loaded and used. `progress(stage, done, total)` reports "model" (MB
+    while a released model downloads, else 0/1 then 1/1), "images", "pairs", "align" (the
+    Blender side adds "import"); `cancel()` is checked between every batch and iteration and
+    raises `core.errors.Cancelled`. Raises `Dust3rError` for bad input, before long work
+    wherever it can be known up front.
     """
     params.validate()
-    report = progress or (lambda stage, done, total: None)
     seconds: dict[str, float] = {}
     with memory_errors():
         t0 = time.perf_counter()
-        if predictor is None and model is None:
-            model = load_model(params, progress, cancel)
+        if predictor is None:
+            predictor = network_predictor(load_model(params, progress, cancel), params)
         seconds["model"] = time.perf_counter() - t0
-        return _reconstruct(params, report, cancel, predictor, model, seconds)
+        return _reconstruct(params, predictor, progress, cancel, seconds)
 
 
-def _reconstruct(params, report, cancel, predictor, model, seconds) -> Result:
+def _reconstruct(params: JobParams, predictor: "Predictor", progress, cancel,
+                 seconds: dict[str, float]) -> Result:
     from .align import global_align
-    from .images import load_images
     from .device import resolve_device
-    from .inference import run_pairs
+    from .images import load_images
     from .pairs import make_pairs
 
     t0 = time.perf_counter()
-    size = (params.image_size or 512) if predictor is not None else model_image_size(model, params)
-    report("images", 0, 1)
-    images = load_images(params.photos, size=size)
-    report("images", 1, 1)
+    report = for_stage(progress, "images")
+    report(0, 1)
+    images = load_images(params.photos, size=params.image_size or predictor.image_size)
+    report(1, 1)
     raise_if_cancelled(cancel)
     known = _known_on_photos(params.known_cameras, [view["photo"] for view in images])
     try:
-        pairs = make_pairs(images, scene_graph=params.scene_graph)
+        pairs = make_pairs(images, scene_graph=fit_graph(params.scene_graph, len(images)))
     except ValueError as exc:  # e.g. "oneref-7" with 5 photos
         raise Dust3rError(str(exc)) from exc
     seconds["images"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    pair_progress = lambda done, total: report("pairs", done, total)  # noqa: E731
-    if predictor is not None:
-        pairwise = predictor(pairs, pair_progress, cancel)
-    else:
-        pairwise = run_pairs(model, pairs, device=resolve_device(params.device),
-                             batch_size=params.batch_size, dtype=torch_dtype(params.precision),
-                             progress=pair_progress, cancel=cancel)
+    pairwise = predictor(pairs, for_stage(progress, "pairs"), cancel)
     seconds["pairs"] = time.perf_counter() - t0
     raise_if_cancelled(cancel)
 
     t0 = time.perf_counter()
+    report = for_stage(progress, "align")
     scene = global_align(
         pairwise, niter=params.niter, lr=params.lr, schedule=params.schedule,
         min_conf_thr=params.min_conf_thr, clean=params.clean, shared_focal=params.shared_focal,
         known_poses=_per_image(known, "c2w"), known_focals=_per_image(known, "focal"),
         known_pp=_per_image(known, "pp"),
-        progress=lambda done, total, *_: report("align", done, total), cancel=cancel,
+        progress=lambda done, total, *_: report(done, total), cancel=cancel,
         device=resolve_device(params.device),
         early_stop_patience=params.early_stop_patience or None)
     seconds["align"] = time.perf_counter() - t0
@@ -221,27 +300,31 @@ def _reconstruct(params, report, cancel, predictor, model, seconds) -> Result:
     options = params.import_options
     if params.has_known_poses and not options.scale:
         options = replace(options, scale=1.0)  # the user's cameras fix the scale and frame
-    return Result(scene, options, len(pairs), seconds)
+    return Result(scene, options, len(pairs), seconds,
+                  tuple(notes(params.scene_graph, len(images), params.has_known_poses)))
 
 
 def _known_on_photos(known: dict[int, KnownCamera], photos: list) -> dict[int, KnownCamera]:
-    """The known cameras with their intrinsics in pixels of the photos."""
+    """The known cameras checked against their photos, with intrinsics in photo pixels."""
     out = {}
     for i, k in known.items():
         if not 0 <= i < len(photos):
-            raise Dust3rError(f"A known camera was given for image {i}, but there are only "
-                              f"{len(photos)} photos")
-        if k.image_size is None or (k.focal is None and k.pp is None):
-            out[i] = k
-            continue
-        (w0, h0), (w, h) = photos[i].size, k.image_size
-        if abs(w0 * h - h0 * w) > 0.01 * w0 * h:
-            raise Dust3rError(f"The known camera of {photos[i].path} is {w}x{h} but the photo "
-                              f"is {w0}x{h0}: their aspect ratios differ")
-        sx, sy = w0 / w, h0 / h
-        focal = None if k.focal is None else k.focal * (sx + sy) / 2
-        pp = None if k.pp is None else ((k.pp[0] + 0.5) * sx - 0.5, (k.pp[1] + 0.5) * sy - 0.5)
-        out[i] = KnownCamera(k.c2w, focal, pp)
+            raise Dust3rError(f"A known camera was given for photo {i}, but there are only "
+                              f"{len(photos)} photos (numbered from 0)")
+        (w0, h0), what = photos[i].size, f"the known camera of {photos[i].path}"
+        k = k.checked(what)
+        if k.image_size is not None and (k.focal is not None or k.pp is not None):
+            (w, h) = k.image_size
+            if abs(w0 * h - h0 * w) > 0.01 * w0 * h:
+                raise Dust3rError(f"{what} is {w}x{h} but the photo is {w0}x{h0}: their aspect "
+                                  "ratios differ")
+            sx, sy = w0 / w, h0 / h
+            focal = None if k.focal is None else k.focal * (sx + sy) / 2
+            pp = None if k.pp is None else ((k.pp[0] + 0.5) * sx - 0.5,
+                                            (k.pp[1] + 0.5) * sy - 0.5)
+            k = KnownCamera(k.c2w, focal, pp)
+        # Plausible on the photo itself (a focal of 1e30 is a typo, not a telephoto).
+        out[i] = KnownCamera(k.c2w, k.focal, k.pp, (w0, h0)).checked(what)
     return out
 
 
@@ -266,21 +349,3 @@ def memory_errors():
 
         torch.cuda.empty_cache()
         raise OutOfMemory(f"Out of GPU memory. {OUT_OF_MEMORY_ADVICE}") from exc
-
-
-class ProgressPrinter:
-    """A `progress` callback for consoles: one line per stage and about every 10 %."""
-
-    def __init__(self, stream=None) -> None:
-        self.stream = stream or sys.stdout
-        self.last: tuple[str, int] = ("", -1)
-        self.t0 = time.perf_counter()
-
-    def __call__(self, stage: str, done: int, total: int) -> None:
-        tenth = int(10 * done / total) if total else 0
-        if (stage, tenth) == self.last:
-            return
-        self.last = (stage, tenth)
-        count = f" {done}/{total}" if total else ""
-        print(f"DUSt3R [{time.perf_counter() - self.t0:7.1f} s] {stage}{count}",
-              file=self.stream, flush=True)

@@ -46,7 +46,7 @@ def scene(ga):
 def _parameters(t, prefix):
     """SceneParameters holding the official raw parameters `prefix`.param.*."""
     pw = read_pairwise(pairwise_of(t), torch.device("cpu"))
-    known = read_known(None, None, None, False, pw.photos)
+    known = read_known(None, None, None, False, pw.photos, pw.shapes)
     pp = torch.tensor([[32.0, 24.0]] * 4, dtype=torch.float64)
     params = SceneParameters(mst_init(pw, known, 3.0, False), known, pack_edges(pw, pp), False,
                              torch.device("cpu"))

@@ -18,6 +18,20 @@ def test_status_reports_versions_and_torch_build(monkeypatch):
     assert dependencies.Package("torch", "torch", "2.13.0+cpu").build == "CPU only"
 
 
+def test_status_looks_in_extra_folders_without_adding_them_to_sys_path(tmp_path, monkeypatch):
+    (tmp_path / "fake_dep_xyz").mkdir()
+    (tmp_path / "fake_dep_xyz" / "__init__.py").write_text("")
+    (tmp_path / "fake_dep_xyz-1.2.3.dist-info").mkdir()
+    (tmp_path / "fake_dep_xyz-1.2.3.dist-info" / "METADATA").write_text(
+        "Metadata-Version: 2.1\nName: fake-dep-xyz\nVersion: 1.2.3\n")
+    monkeypatch.setattr(dependencies, "PACKAGES", (("fake_dep_xyz", "fake-dep-xyz"),))
+    before = list(sys.path)
+    assert dependencies.missing() == ["fake-dep-xyz"]
+    [found] = dependencies.status([str(tmp_path)])
+    assert found.version == "1.2.3" and dependencies.missing([str(tmp_path)]) == []
+    assert sys.path == before
+
+
 def test_torch_comes_from_the_platform_index_and_numpy_stays_pinned():
     cmds = dependencies.install_commands("/target", "cu126", ["torch", "scipy", "pillow"],
                                          python="/blender/python")

@@ -3,6 +3,7 @@ import threading
 import time
 
 import pytest
+import torch
 
 from core import jobs, pipeline
 from core.errors import Cancelled, Dust3rError, ImageError, raise_if_cancelled
@@ -22,7 +23,7 @@ def wait_for_end(job, timeout=10.0):
 
 
 def fake_run(steps=5, delay=0.0, fail=None):
-    def run(params, progress=None, cancel=None, predictor=None, model=None):
+    def run(params, progress=None, cancel=None, predictor=None):
         for i in range(steps):
             raise_if_cancelled(cancel)
             progress("align", i + 1, steps)
@@ -46,7 +47,7 @@ def test_progress_events_then_the_result():
 def test_cancel_stops_at_the_next_step():
     started = threading.Event()
 
-    def run(params, progress=None, cancel=None, predictor=None, model=None):
+    def run(params, progress=None, cancel=None, predictor=None):
         for i in range(1000):
             raise_if_cancelled(cancel)
             started.set()
@@ -90,7 +91,7 @@ def test_a_cuda_out_of_memory_error_becomes_advice():
 def test_only_one_job_runs_at_a_time():
     gate = threading.Event()
 
-    def run(params, progress=None, cancel=None, predictor=None, model=None):
+    def run(params, progress=None, cancel=None, predictor=None):
         gate.wait(5)
         raise Cancelled()
 
@@ -143,18 +144,23 @@ def test_the_model_is_loaded_once_and_unloaded_on_request(monkeypatch):
     assert loads == ["512_dpt", "224_linear", "512_dpt"]
 
 
-def test_the_job_passes_the_cached_model_to_the_pipeline(monkeypatch):
+def test_the_job_runs_the_cached_model_as_the_predictor(monkeypatch):
     model = object()
-    monkeypatch.setattr(pipeline, "load_model", lambda params, progress, cancel: model)
+    loads = []
+    monkeypatch.setattr(pipeline, "load_model",
+                        lambda params, progress, cancel: loads.append(params) or model)
     seen = {}
 
-    def run(params, progress=None, cancel=None, predictor=None, model=None):
-        seen["model"] = model
+    def run(params, progress=None, cancel=None, predictor=None):
+        seen["predictor"] = predictor
         return None
 
-    wait_for_end(jobs.Job(jobs.reconstruction(PARAMS, models=jobs.ModelCache(), run=run)).start())
-    assert seen["model"] is model
-    seen.clear()
+    params = pipeline.JobParams(photos=["a.jpg"], device="cpu", precision="bf16", batch_size=3)
+    wait_for_end(jobs.Job(jobs.reconstruction(params, models=jobs.ModelCache(), run=run)).start())
+    network = seen["predictor"]
+    assert network.model is model and str(network.device) == "cpu"
+    assert network.dtype == torch.bfloat16 and network.batch_size == 3
+    assert network.image_size == 512  # a model without a config: the default size
     predictor = object()
-    wait_for_end(jobs.Job(jobs.reconstruction(PARAMS, predictor, jobs.ModelCache(), run)).start())
-    assert seen["model"] is None  # a predictor replaces the network: nothing is loaded
+    wait_for_end(jobs.Job(jobs.reconstruction(params, predictor, jobs.ModelCache(), run)).start())
+    assert seen["predictor"] is predictor and len(loads) == 1  # nothing more is loaded

@@ -225,3 +225,66 @@ def test_a_download_reports_megabytes_under_the_model_stage(monkeypatch):
                                 lambda *a: stages.append(a))
     assert model == "model"
     assert stages == [("model", 0, 1), ("model", 3, 2200), ("model", 1, 1)]
+
+
+@pytest.mark.parametrize("change, message", [
+    (dict(niter=-1), "iterations"), (dict(niter=2.5), "iterations"),
+    (dict(lr=float("nan")), "learning rate"), (dict(lr=0.0), "learning rate"),
+    (dict(min_conf_thr=float("nan")), "confidence threshold"),
+    (dict(batch_size=0), "batch size"), (dict(early_stop_patience=-1), "early stop"),
+    (dict(image_size=17), "image size"), (dict(image_size=100_000), "image size"),
+    (dict(device="gpu"), "device"), (dict(precision="int8"), "precision"),
+    (dict(schedule="step"), "schedule"), (dict(scene_graph="swin-0"), "window"),
+    (dict(photos=[]), "No photos"),
+    (dict(import_options=pipeline.ImportOptions(max_points=-1)), "Max points"),
+    (dict(import_options=pipeline.ImportOptions(scale=-1.0)), "Scale"),
+    (dict(import_options=pipeline.ImportOptions(scale=float("nan"))), "Scale"),
+    (dict(import_options=pipeline.ImportOptions(point_radius=float("inf"))), "Point radius"),
+    (dict(known_cameras={0: pipeline.KnownCamera(focal="abc")}), "focal must be a number"),
+    (dict(known_cameras={0: pipeline.KnownCamera(focal=True)}), "focal must be a number"),
+    (dict(known_cameras={0: pipeline.KnownCamera(focal=-5.0)}), "positive number"),
+    (dict(known_cameras={0: pipeline.KnownCamera(pp="ab")}), "two numbers"),
+    (dict(known_cameras={0: pipeline.KnownCamera(c2w=np.diag([1.0, 1, -1, 1]))}),
+     "not a rigid transform"),
+    (dict(known_cameras={0: pipeline.KnownCamera(focal=50.0, image_size=(0, 10))}),
+     "image size must be two whole numbers"),
+    (dict(known_cameras={"0": pipeline.KnownCamera()}), "keyed by '0'"),
+])
+def test_settings_no_run_could_use_are_refused_up_front(change, message):
+    with pytest.raises(Dust3rError, match=message):
+        pipeline.JobParams(**{"photos": ["a.jpg"], **change}).validate()
+
+
+def test_a_known_focal_must_be_plausible_for_its_photo(photos):
+    for focal, ok in ((80.0, True), (1e30, False), (0.5, False)):
+        p = params(photos, known_cameras={1: pipeline.KnownCamera(focal=focal)}, niter=0)
+        if ok:
+            pipeline.run(p, predictor=truth_predictor())
+        else:
+            calls = []
+            with pytest.raises(Dust3rError, match="not a plausible focal length for an image "
+                                                  "96 pixels long"):
+                pipeline.run(p, predictor=truth_predictor(calls))
+            assert calls == []  # refused before the network ran
+
+
+def test_notes_say_what_the_settings_do_that_is_not_obvious():
+    assert notes_of("complete", 2)[0].startswith("Two photos are solved directly")
+    assert notes_of("complete", 2, known_poses=True) == []  # then the loop runs
+    assert notes_of("complete", 5) == []
+    [note] = notes_of("swin-100", 3)
+    assert "swin-100 with 3 photos pairs photos with themselves: swin-2 is used" in note
+    assert notes_of("swin-100-noncyclic", 3) == []
+
+
+def notes_of(graph, n, known_poses=False):
+    return pipeline.notes(graph, n, known_poses)
+
+
+@pytest.mark.slow
+def test_a_cyclic_window_wider_than_the_photos_pairs_no_photo_with_itself(photos):
+    calls = []
+    result = pipeline.run(params(photos, scene_graph="swin-7", niter=5),
+                          predictor=truth_predictor(calls))
+    assert calls == [6] and result.n_pairs == 6  # swin-2 on 3 photos: every ordered pair
+    assert any("swin-2 is used" in note for note in result.notes)

@@ -49,7 +49,8 @@ def global_align(pairwise: Mapping[str, Any], *, niter: int = 300, lr: float = 0
     device = torch.device(device)
     raise_if_cancelled(cancel)
     pw = read_pairwise(pairwise, device, masks)
-    known = read_known(known_poses, known_focals, known_pp, shared_focal, pw.photos)
+    known = read_known(known_poses, known_focals, known_pp, shared_focal, pw.photos,
+                       pw.shapes)
     check_connected(pw)
     for k, conf in enumerate(pw.im_conf):
         if not bool((conf > min_conf_thr).any()):

@@ -12,6 +12,7 @@ from typing import Any, Optional
 import numpy as np
 import torch
 
+from ..cameras import checked_focal, checked_point, checked_pose
 from ..errors import AlignmentError
 from ..images import Photo
 from .geometry import default_pp
@@ -37,19 +38,19 @@ class KnownCameras:
 
 
 def read_known(known_poses: Any, known_focals: Any, known_pp: Any, shared_focal: bool,
-               photos: list[Optional[Photo]]) -> KnownCameras:
+               photos: list[Optional[Photo]], shapes: list[tuple[int, int]]) -> KnownCameras:
+    """The known values per image, checked; `shapes` (H, W) are the network images'."""
     n = len(photos)
     scale = [p.focal_scale if p is not None else 1.0 for p in photos]
-    poses = [None if p is None else _pose(p, k)
+    sizes = [p.size if p is not None else shape[::-1] for p, shape in zip(photos, shapes)]
+    poses = [None if p is None else
+             torch.as_tensor(_checked(checked_pose, p, f"known_poses[{k}]"))
              for k, p in enumerate(per_image(known_poses, n, "known_poses"))]
 
     focals: list[Optional[float]] = []
     for k, f in enumerate(per_image(known_focals, n, "known_focals")):
         if f is not None:
-            f = float(np.asarray(f, np.float64).reshape(-1)[0])
-            if not (np.isfinite(f) and f > 0):
-                raise AlignmentError(f"known_focals[{k}] = {f} is not a positive focal length")
-            f *= scale[k]
+            f = _checked(checked_focal, f, f"known_focals[{k}]", max(sizes[k])) * scale[k]
         focals.append(f)
     if shared_focal and any(f is not None for f in focals):
         photo_px = [f / scale[k] for k, f in enumerate(focals) if f is not None]
@@ -60,9 +61,7 @@ def read_known(known_poses: Any, known_focals: Any, known_pp: Any, shared_focal:
     pps: list[Optional[tuple[float, float]]] = []
     for k, p in enumerate(per_image(known_pp, n, "known_pp")):
         if p is not None:
-            p = np.asarray(p, np.float64).reshape(-1)
-            if p.shape != (2,) or not np.isfinite(p).all():
-                raise AlignmentError(f"known_pp[{k}] must be two finite numbers (x, y), got {p}")
+            p = np.array(_checked(checked_point, p, f"known_pp[{k}]", sizes[k]))
             if photos[k] is not None:
                 p = photos[k].pixel_to_network(p)
             p = (float(p[0]), float(p[1]))
@@ -70,16 +69,13 @@ def read_known(known_poses: Any, known_focals: Any, known_pp: Any, shared_focal:
     return KnownCameras(poses, focals, pps, scale)
 
 
-def _pose(value: Any, k: int) -> torch.Tensor:
-    m = torch.as_tensor(np.asarray(value.cpu() if torch.is_tensor(value) else value, np.float64))
-    if m.shape not in ((4, 4), (3, 4)) or not bool(torch.isfinite(m).all()):
-        raise AlignmentError(f"known_poses[{k}] must be a finite 4x4 camera-to-world matrix, "
-                             f"got shape {tuple(m.shape)}")
-    rot = m[:3, :3]
-    if (float((rot.T @ rot - torch.eye(3, dtype=torch.float64)).abs().max()) > 1e-3
-            or float(torch.det(rot)) < 0):
-        raise AlignmentError(f"known_poses[{k}] is not a rigid transform (its 3x3 part must be a "
-                             "rotation: no scale, shear or mirroring)")
-    out = torch.eye(4, dtype=torch.float64)
-    out[:3] = m[:3]
-    return out
+def _checked(check, value: Any, what: str, *context):
+    """A `core.cameras` check of one known value (tensors and 1-element arrays as numbers)."""
+    if torch.is_tensor(value):
+        value = value.detach().cpu().numpy()
+    if isinstance(value, np.ndarray) and value.size == 1 and check is checked_focal:
+        value = value.reshape(-1)[0]
+    try:
+        return check(value, what, *context)
+    except ValueError as exc:
+        raise AlignmentError(str(exc)) from exc
