@@ -51,7 +51,7 @@ def main() -> None:
         t0 = time.perf_counter()
         created = import_scene(scene)
         times.append(time.perf_counter() - t0)
-        assert len(created["points"].data.vertices) == args.points
+        assert len(created.points.data.vertices) == args.points
     print(json.dumps({"benchmark": "blender_import", "bpy": bpy.app.version_string,
                       "points": args.points, "cameras": n, "seconds_min": round(min(times), 3),
                       "seconds_all": [round(t, 3) for t in times]}))

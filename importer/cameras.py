@@ -5,50 +5,49 @@ the render resolution is one per scene, so `activate_camera` sets it from them.
 """
 from __future__ import annotations
 
+import io
 import os
-from typing import TYPE_CHECKING, Optional
+from typing import TYPE_CHECKING
 
 import bpy
 import numpy as np
 from mathutils import Matrix
 
-from ..core.cameras import BlenderCamera, PinholeCamera
+from ..core.cameras import BlenderCamera
+from ..core.plan import PROPERTY_PREFIX as PROP
 
 if TYPE_CHECKING:
     from ..core.images import Photo
+    from ..core.plan import CameraPlan
 
-PROP = "dust3r_"  # prefix of the custom properties
+UPRIGHT_JPEG_QUALITY = 92  # the packed upright copy of an EXIF-rotated JPEG
 
 
-def camera_object(name: str, bcam: BlenderCamera, cam: PinholeCamera, photo: Optional["Photo"],
-                  image_index: int, clip: tuple[float, float],
-                  display_size: float) -> bpy.types.Object:
-    """A camera object that projects like `cam` (in the Blender world of `bcam`)."""
-    data = bpy.data.cameras.new(name)
+def camera_object(plan: "CameraPlan") -> bpy.types.Object:
+    """A camera object with the planned settings, pose and custom properties."""
+    bcam = plan.blender
+    data = bpy.data.cameras.new(plan.name)
     data.type = "PERSP"
     data.sensor_fit = bcam.sensor_fit
     data.sensor_width, data.sensor_height = bcam.sensor_width, bcam.sensor_height
     data.lens = bcam.lens
     data.shift_x, data.shift_y = bcam.shift_x, bcam.shift_y
-    data.clip_start, data.clip_end = clip
-    data.display_size = display_size
-    obj = bpy.data.objects.new(name, data)
+    data.clip_start, data.clip_end = plan.clip
+    data.display_size = plan.display_size
+    obj = bpy.data.objects.new(plan.name, data)
     obj.matrix_world = Matrix(bcam.matrix_world.tolist())
-    props = dict(width=cam.width, height=cam.height, fx=cam.fx, fy=cam.fy, cx=cam.cx, cy=cam.cy,
-                 pixel_aspect_x=bcam.pixel_aspect[0], pixel_aspect_y=bcam.pixel_aspect[1],
-                 image_index=image_index)
-    if photo is not None:
-        props.update(source=photo.path, exif_orientation=photo.exif_orientation)
-    for key, value in props.items():
-        obj[PROP + key] = value
+    for key, value in plan.properties.items():
+        obj[key] = value
     return obj
 
 
 def upright_photo(photo: "Photo") -> bpy.types.Image:
     """The photo as Blender shows it behind the camera: EXIF orientation applied.
 
-    Blender ignores EXIF orientation when it loads a file, so a rotated photo is decoded
-    upright here and packed into the .blend instead.
+    Blender ignores EXIF orientation when it loads a file, so a rotated photo is re-encoded
+    upright (JPEG stays JPEG, anything else becomes PNG) and its file bytes are packed into
+    the .blend: about the size of the photo file, never a raw float copy. Its file path names
+    an upright copy beside the .blend, so unpacking never overwrites the original photo.
     """
     name = os.path.basename(photo.path)
     if photo.exif_orientation in (0, 1):
@@ -58,13 +57,18 @@ def upright_photo(photo: "Photo") -> bpy.types.Image:
     from ..core.images import open_upright  # PIL: loaded with the pipeline's dependencies
 
     upright, _ = open_upright(photo.path)
-    w, h = upright.size
-    rgba = np.ones((h, w, 4), np.float32)
-    rgba[..., :3] = np.asarray(upright, np.float32) / 255.0  # byte image: raw sRGB values
-    image = bpy.data.images.new(name, w, h, alpha=False)
-    image.pixels.foreach_set(rgba[::-1].ravel())  # Blender rows run bottom-up
-    image.pack()
-    image.filepath_raw = photo.path  # where it came from; the packed pixels are upright
+    jpeg = os.path.splitext(name)[1].lower() in (".jpg", ".jpeg")
+    encoded = io.BytesIO()
+    if jpeg:
+        upright.save(encoded, "JPEG", quality=UPRIGHT_JPEG_QUALITY, subsampling=0)  # 4:4:4
+    else:
+        upright.save(encoded, "PNG")
+    del upright
+    data = encoded.getvalue()
+    image = bpy.data.images.new(name, 1, 1)
+    image.source = "FILE"
+    image.filepath_raw = f"//{os.path.splitext(name)[0]}_upright{'.jpg' if jpeg else '.png'}"
+    image.pack(data=data, data_len=len(data))
     return image
 
 

@@ -1,6 +1,8 @@
 """Helpers of the Blender tests: photos, synthetic Scenes, a snapshot of the scene."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
 

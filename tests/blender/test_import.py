@@ -30,7 +30,7 @@ def test_imported_camera_projects_like_the_photo_camera(addon, tmp_path, case):
     c2w = random_pose(np.random.default_rng(7))
     scene = synthetic_scene(addon.core, [photo], c2w[None], [focal], [pp])
     result = addon.importer.import_scene(scene)
-    cam_obj = result["cameras"][0]
+    cam_obj = result.cameras[0]
 
     # The OpenCV camera on the original, upright photo.
     f0, pp0 = photo.intrinsics_to_photo(focal, pp)
@@ -46,13 +46,13 @@ def test_imported_camera_projects_like_the_photo_camera(addon, tmp_path, case):
     assert bpy.context.scene.camera == cam_obj  # set_active_camera: the photo's resolution
     render = bpy.context.scene.render
     assert (render.resolution_x, render.resolution_y, render.resolution_percentage) == (W, H, 100)
-    world = addon.core.cameras.world_matrix(result["scale"])
+    world = addon.core.cameras.world_matrix(result.scale)
     blender_pts = addon.core.cameras.transform_points(world, pts)
     got = np.array([world_to_camera_view(bpy.context.scene, cam_obj, Vector(p))
                     for p in blender_pts])
     uv = np.stack([got[:, 0] * W - 0.5, (1 - got[:, 1]) * H - 0.5], 1)
     np.testing.assert_allclose(uv, expected[:, :2], atol=0.01)
-    np.testing.assert_allclose(got[:, 2], expected[:, 2] * result["scale"], rtol=1e-5)
+    np.testing.assert_allclose(got[:, 2], expected[:, 2] * result.scale, rtol=1e-5)
 
     assert {k: cam_obj["dust3r_" + k] for k in ("width", "height")} == dict(width=W, height=H)
     assert cam_obj["dust3r_fx"] == pytest.approx(f0)
@@ -70,14 +70,41 @@ def test_background_of_a_rotated_photo_shows_the_upright_pixels(addon, tmp_path)
     path = write_photo(tmp_path / "rot.jpg", (64, 48), orientation=8, seed=3)
     photo = addon.core.images.load_images([str(path)])[0]["photo"]
     scene = synthetic_scene(addon.core, [photo], np.eye(4)[None], [40.0], [(15.5, 31.5)])
-    image = addon.importer.import_scene(scene)["images"][0]
+    image = addon.importer.import_scene(scene).images[0]
     w, h = image.size
     pixels = np.empty(w * h * 4, np.float32)
     image.pixels.foreach_get(pixels)
     got = np.round(pixels.reshape(h, w, 4)[::-1, :, :3] * 255)
     expected = np.asarray(ImageOps.exif_transpose(Image.open(path)).convert("RGB"), np.float64)
     assert got.shape == expected.shape == (64, 48, 3)
-    np.testing.assert_array_equal(got, expected)
+    # Re-encoded upright as a JPEG: within a second compression's error of the photo (its
+    # blue channel is pure noise, JPEG's worst case), and far from any other orientation.
+    assert np.abs(got - expected).mean() < 4.0
+    assert np.abs(got - expected[::-1, ::-1]).mean() > 20.0
+    # The .blend keeps the JPEG's bytes (about the photo file's size), not raw pixels; an
+    # unpack writes an upright copy beside the .blend, never over the original photo.
+    assert image.packed_file is not None and image.packed_file.size < 2 * path.stat().st_size
+    assert image.filepath_raw == "//rot_upright.jpg"
+
+
+def test_a_large_rotated_photo_packs_as_a_jpeg_of_its_own_size(addon, tmp_path):
+    from PIL import Image
+
+    path = tmp_path / "big.jpg"
+    rng = np.random.default_rng(0)
+    smooth = rng.integers(0, 255, (30, 40, 3), np.uint8)
+    photo_pixels = Image.fromarray(smooth).resize((4000, 3000), Image.Resampling.BICUBIC)
+    exif = photo_pixels.getexif()
+    exif[0x0112] = 6
+    photo_pixels.save(path, quality=90, exif=exif)  # a 12 MP photo, stored rotated
+    photo = addon.core.images.load_images([str(path)])[0]["photo"]
+    scene = synthetic_scene(addon.core, [photo], np.eye(4)[None], [400.0], [(191.5, 255.5)])
+    image = addon.importer.import_scene(scene).images[0]
+    assert tuple(image.size) == (3000, 4000)
+    assert image.packed_file.size < 2 * path.stat().st_size  # not 48 MB of raw pixels
+    blend = tmp_path / "scene.blend"
+    bpy.ops.wm.save_as_mainfile(filepath=str(blend))
+    assert blend.stat().st_size < 2 * path.stat().st_size + 5_000_000
 
 
 def test_reference_camera_looks_along_y_and_the_world_is_z_up(addon):
@@ -85,13 +112,13 @@ def test_reference_camera_looks_along_y_and_the_world_is_z_up(addon):
     scene = synthetic_scene(addon.core, [photo], np.eye(4)[None], [50.0], [(31.5, 23.5)],
                             depth=0.2)
     result = addon.importer.import_scene(scene)
-    cam = result["cameras"][0]
+    cam = result.cameras[0]
     forward = cam.matrix_world.to_3x3() @ Vector((0, 0, -1))
     assert np.allclose(forward, (0, 1, 0), atol=1e-6)
     # Auto scale: the median depth (0.2 units) becomes 3 m; the cloud sits ahead along +Y.
-    assert result["scale"] == pytest.approx(15.0)
-    co = np.empty(len(result["points"].data.vertices) * 3, np.float32)
-    result["points"].data.attributes["position"].data.foreach_get("vector", co)
+    assert result.scale == pytest.approx(15.0)
+    co = np.empty(len(result.points.data.vertices) * 3, np.float32)
+    result.points.data.attributes["position"].data.foreach_get("vector", co)
     assert np.allclose(co.reshape(-1, 3)[:, 1], 3.0, atol=1e-5)
     near, far = cam.data.clip_start, cam.data.clip_end
     assert near < 3.0 < far and far < 100
@@ -107,10 +134,10 @@ def test_points_carry_colour_confidence_and_image_index(addon):
     scene.masks[1][:, :8] = False  # masked pixels stay out of the cloud
     result = addon.importer.import_scene(scene, addon.core.pipeline.ImportOptions(
         collection_name="Recon"))
-    mesh = result["points"].data
+    mesh = result.points.data
     n = 32 * 24 + 32 * 24 - 8 * 24
-    assert len(mesh.vertices) == n and result["collection"].name == "Recon"
-    assert {o.name for o in result["collection"].objects} == {
+    assert len(mesh.vertices) == n and result.collection.name == "Recon"
+    assert {o.name for o in result.collection.objects} == {
         "Recon points", "000 0", "001 1"}
 
     index = np.empty(n, np.int32)
@@ -142,7 +169,7 @@ def evaluated_point_count(obj) -> int:
 def test_geometry_nodes_show_points_above_a_live_confidence_threshold(addon):
     photo = addon.core.images.Photo("a.jpg", (32, 24), 1, (32, 24), (0, 0, 32, 24))
     scene = synthetic_scene(addon.core, [photo], np.eye(4)[None], [30.0], [(15.5, 11.5)])
-    obj = addon.importer.import_scene(scene)["points"]
+    obj = addon.importer.import_scene(scene).points
     assert evaluated_point_count(obj) == 32 * 24
     conf = np.asarray(scene.confidence[0]).ravel()
     addon.importer.points.set_points_input(obj, "Min Confidence", 5.0)
@@ -190,7 +217,7 @@ def test_a_failing_import_leaves_nothing_behind(addon, monkeypatch):
         return original(*args, **kwargs)
 
     original = addon.importer.cameras.camera_object
-    monkeypatch.setattr(addon.importer.cam_builder, "camera_object", fail_on_third)
+    monkeypatch.setattr(addon.importer.cameras, "camera_object", fail_on_third)
     with pytest.raises(RuntimeError, match="disk full"):
         addon.importer.import_scene(scene)
     assert scene_state() == before
