@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import bpy
 
+from ..core.plan import PROPERTY_PREFIX
+
 
 class DUST3R_OT_set_active_camera(bpy.types.Operator):
     """Make the active camera the scene camera and set the render resolution to its photo"""
@@ -21,7 +23,7 @@ class DUST3R_OT_set_active_camera(bpy.types.Operator):
 
         obj = context.active_object
         activate_camera(context.scene, obj)
-        if "dust3r_width" not in obj:
+        if PROPERTY_PREFIX + "width" not in obj:
             self.report({"WARNING"}, f"{obj.name} has no photo size: resolution unchanged")
         return {"FINISHED"}
 

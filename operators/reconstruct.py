@@ -3,140 +3,46 @@ thread, the import back on the main thread. In `blender -b` (no event loop) it r
 synchronously inside execute()."""
 from __future__ import annotations
 
-import os
 from typing import Optional
 
 import bpy
 from bpy.props import EnumProperty
 
-from ..core import dependencies, jobs, pipeline
-from ..core.cameras import from_blender
+from ..core import jobs, pipeline
 from ..core.errors import Dust3rError
-from ..panels.preferences import dependency_paths, model_dir, model_source, preferences
+from ..core.progress import ProgressPrinter
+from ..tool import cameras, photos, settings
+from ..tool.preferences import model_dir, model_source, preferences, require_dependencies
 from . import tasks
 
 KINDS = [(kind, kind.title(), "") for kind in jobs.LABELS]
 
 
-def scene_graph(settings) -> str:
-    """The core scene-graph string of the panel's pair settings."""
-    if settings.scene_graph in ("swin", "logwin"):
-        graph = f"{settings.scene_graph}-{settings.window}"
-        return graph + "-noncyclic" if settings.noncyclic else graph
-    if settings.scene_graph == "oneref":
-        return f"oneref-{settings.reference}"
-    return "complete"
-
-
-def photo_paths(settings, missing_ok: bool = False) -> list[str]:
-    """The photos of the panel's source, in the order the pipeline loads them."""
-    if settings.source == "FILES":
-        return [bpy.path.abspath(p.path) for p in settings.photos if p.path]
-    if settings.source == "FOLDER":
-        folder = bpy.path.abspath(settings.folder)
-        if not os.path.isdir(folder):
-            if missing_ok:
-                return []
-            raise Dust3rError(f"The photo folder {folder or '(none)'} does not exist")
-        from ..core.images import list_images
-
-        return list_images(folder)
-    paths = []
-    for image in sorted(bpy.data.images, key=lambda im: im.name):
-        path = bpy.path.abspath(image.filepath_raw or image.filepath, library=image.library)
-        if image.source == "FILE" and os.path.isfile(path) and path not in paths:
-            paths.append(os.path.normpath(path))
-    return paths
-
-
-def known_cameras(context, paths: list[str], mode: str) -> dict[int, pipeline.KnownCamera]:
-    """The selected Blender cameras as known cameras of the photos they belong to."""
-    cameras = sorted((o for o in context.selected_objects if o.type == "CAMERA"),
-                     key=lambda o: o.name)
-    if not cameras:
-        raise Dust3rError("'Use Selected Cameras' is on but no camera is selected")
-    matches = {}
-    for obj in cameras:
-        index = _photo_of_camera(obj, paths)
-        if index is not None:
-            matches[index] = obj
-    if len(matches) < len(cameras):
-        if matches or len(cameras) != len(paths):
-            unmatched = [o.name for o in cameras if o not in matches.values()]
-            raise Dust3rError(
-                f"Cannot tell which photo the cameras {', '.join(unmatched)} belong to: give "
-                "each a background image of its photo or the photo's name, or select one "
-                "camera per photo (matched in name order)")
-        matches = dict(enumerate(cameras))
-    from ..importer.cameras import blender_camera
-
-    known = {}
-    for index, obj in matches.items():
-        try:
-            cam = from_blender(blender_camera(obj, context.scene))
-        except ValueError as exc:
-            raise Dust3rError(str(exc)) from exc
-        lens = mode in ("BOTH", "LENS")
-        known[index] = pipeline.KnownCamera(
-            c2w=cam.c2w if mode in ("BOTH", "POSE") else None,
-            focal=(cam.fx + cam.fy) / 2 if lens else None,
-            pp=(cam.cx, cam.cy) if lens else None,
-            image_size=(cam.width, cam.height))
-    return known
-
-
-def _photo_of_camera(obj, paths: list[str]) -> Optional[int]:
-    norm = [os.path.normcase(os.path.abspath(p)) for p in paths]
-    candidates = [obj.get("dust3r_source", "")]
-    candidates += [bpy.path.abspath(bg.image.filepath_raw or bg.image.filepath)
-                   for bg in obj.data.background_images if bg.image is not None]
-    for path in filter(None, candidates):
-        path = os.path.normcase(os.path.abspath(path))
-        if path in norm:
-            return norm.index(path)
-    stems = [os.path.splitext(os.path.basename(p))[0] for p in paths]
-    return stems.index(obj.name) if obj.name in stems else None
+def model_choice(prefs) -> settings.ModelChoice:
+    """The preferences' model settings; downloads only with Blender's online access."""
+    if prefs.model == "FILE" and not prefs.model_file:
+        raise Dust3rError("Choose the checkpoint file in the add-on preferences")
+    return settings.ModelChoice(model_source(prefs), model_dir(prefs), prefs.device,
+                                prefs.precision, bpy.app.online_access)
 
 
 def job_params(context) -> pipeline.JobParams:
-    """Every setting of the panel and the preferences, copied into a plain object."""
-    s, prefs = context.scene.dust3r, preferences(context)
-    paths = photo_paths(s)
+    """Every setting of the panel and the preferences, copied into a checked plain object."""
+    s = context.scene.dust3r
+    paths = photos.photo_paths(s)
     if not paths:
         raise Dust3rError("No photos: add photo files, choose a folder, or load images")
-    params = pipeline.JobParams(
-        photos=paths, model=model_source(prefs), model_dir=model_dir(prefs),
-        device=prefs.device, precision=prefs.precision, scene_graph=scene_graph(s),
-        batch_size=s.batch_size, niter=s.niter, lr=s.lr, schedule=s.schedule,
-        min_conf_thr=s.min_conf_thr, clean=s.clean, shared_focal=s.shared_focal,
-        known_cameras=known_cameras(context, paths, s.known_mode) if s.use_known_cameras else {},
-        import_options=pipeline.ImportOptions(
-            collection_name=s.collection_name, points=s.import_points, cameras=s.import_cameras,
-            background_images=s.background_images, point_radius=s.point_radius,
-            confidence_threshold=s.min_conf_thr, max_points=s.max_points, scale=s.scale,
-            set_active_camera=s.set_active_camera))
-    if prefs.model == "FILE" and not prefs.model_file:
-        raise Dust3rError("Choose the checkpoint file in the add-on preferences")
-    params.validate()
-    return params
-
-
-def check_dependencies(context) -> None:
-    dependencies.add_paths(*dependency_paths(preferences(context)))
-    absent = dependencies.missing()
-    if absent:
-        raise Dust3rError(f"Missing Python packages: {', '.join(absent)}. Install them with "
-                          "'Install Dependencies' in the add-on's preferences")
+    known = cameras.known_cameras(context.selected_objects, context.scene, paths,
+                                  s.known_mode) if s.use_known_cameras else {}
+    return settings.job_params(s, paths, model_choice(preferences(context)), known)
 
 
 def import_result(result: pipeline.Result, target=None) -> str:
     """Build the Blender data of a finished run (main thread); the message for the UI."""
     from ..importer import import_scene
 
-    created = import_scene(result.scene, result.import_options, target=target)
-    points = len(created["points"].data.vertices) if created["points"] else 0
-    return (f"{result.summary()}: {points:,} points, {len(created['cameras'])} cameras in "
-            f"'{created['collection'].name}'")
+    imported = import_scene(result.scene, result.import_options, target=target)
+    return f"{result.summary()}: {imported.summary()}"
 
 
 def _import_and_push_undo(result: pipeline.Result) -> str:
@@ -171,7 +77,7 @@ class DUST3R_OT_reconstruct(bpy.types.Operator):
     def execute(self, context):
         try:
             params = job_params(context)
-            check_dependencies(context)
+            require_dependencies(preferences(context))
             if self.mode == "SYNC" or (self.mode == "AUTO" and bpy.app.background):
                 return self._run_now(context, params)
             jobs.start(params)
@@ -205,7 +111,7 @@ class DUST3R_OT_reconstruct(bpy.types.Operator):
 
     def _run_now(self, context, params: pipeline.JobParams):
         """The whole run inside execute(), printing progress (blender -b, scripts)."""
-        printer = pipeline.ProgressPrinter()
+        printer = ProgressPrinter()
         work = jobs.reconstruction(params)
         result = work(printer, lambda: False)
         printer("import", 0, 1)

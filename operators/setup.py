@@ -7,7 +7,8 @@ import bpy
 
 from ..core import dependencies, jobs
 from ..core.errors import Dust3rError
-from ..panels.preferences import dependency_paths, model_dir, preferences, user_folder
+from ..tool.preferences import (dependency_paths, model_dir, preferences, refresh_dependencies,
+                                user_folder)
 from . import tasks
 
 
@@ -29,8 +30,7 @@ def _run(operator, kind: str, work, poll) -> set:
 
 def _finish(kind: str, result) -> str:
     if kind == "install":
-        dependencies.add_paths(*dependency_paths(preferences()))
-        absent = dependencies.missing()
+        absent = [p.distribution for p in refresh_dependencies(preferences()) if not p.present]
         return (f"Still missing: {', '.join(absent)}" if absent
                 else "All dependencies are installed")
     return f"Model ready in {result}"
@@ -60,8 +60,7 @@ class DUST3R_OT_install_dependencies(bpy.types.Operator):
 
     def execute(self, context):
         prefs = preferences(context)
-        dependencies.add_paths(*dependency_paths(prefs))
-        absent = dependencies.missing()
+        absent = [p.distribution for p in refresh_dependencies(prefs) if not p.present]
         if not absent:
             self.report({"INFO"}, "All dependencies are installed")
             return {"FINISHED"}

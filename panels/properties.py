@@ -1,10 +1,32 @@
 """The add-on's Blender properties: the panel's settings (per scene, saved with the file) and
-the background tasks' status (per window manager: no undo steps, not saved)."""
+the background tasks' status (per window manager: no undo steps, not saved).
+
+Defaults come from `core.pipeline`'s JobParams and ImportOptions, choices from
+`core.options`: the panel, cli.py and scripts share them.
+"""
 from __future__ import annotations
 
 import bpy
 from bpy.props import (BoolProperty, CollectionProperty, EnumProperty, FloatProperty,
                        IntProperty, PointerProperty, StringProperty)
+
+from ..core import options
+from ..core.pairs import parse_graph
+from ..core.pipeline import ImportOptions, JobParams
+from ..tool import photos
+
+RUN, IMPORT = JobParams(), ImportOptions()  # the defaults
+_, _WINDOW, _CYCLIC = parse_graph("swin")  # the graphs' defaults
+_, _REFERENCE, _ = parse_graph("oneref")
+
+
+def enum_items(choices) -> list[tuple[str, str, str]]:
+    """EnumProperty items of `core.options` choices."""
+    return [(c.id, c.label, c.description) for c in choices]
+
+
+def _refresh_photos(settings, _context) -> None:
+    photos.refresh(settings)
 
 
 class DUST3R_PG_photo(bpy.types.PropertyGroup):
@@ -12,74 +34,80 @@ class DUST3R_PG_photo(bpy.types.PropertyGroup):
 
 
 class DUST3R_PG_settings(bpy.types.PropertyGroup):
-    """Every reconstruction setting of the sidebar panel (`scene.dust3r`)."""
+    """Every reconstruction setting of the sidebar panel (`scene.dust3r`); the names match
+    cli.py's options (see `tool.settings.job_params`)."""
 
-    source: EnumProperty(name="Photos", default="FILES", items=(
+    source: EnumProperty(name="Photos", default="FILES", update=_refresh_photos, items=(
         ("FILES", "Files", "Photos picked with the file browser"),
         ("FOLDER", "Folder", "Every image in a folder, in name order"),
         ("BLENDER", "Blender Images", "The images loaded in this file that have a file on disk"),
     ))
     photos: CollectionProperty(type=DUST3R_PG_photo)
     photo_index: IntProperty(name="Photo", default=0)
-    folder: StringProperty(name="Folder", subtype="DIR_PATH")
+    folder: StringProperty(name="Folder", subtype="DIR_PATH", update=_refresh_photos)
 
-    scene_graph: EnumProperty(name="Pairs", default="complete", items=(
-        ("complete", "Complete", "Every photo with every other: best for up to ~20 photos"),
-        ("swin", "Sliding Window", "Each photo with its K neighbours in order: video-like sets"),
-        ("logwin", "Log Window", "Neighbours at distances 1, 2, 4, ... 2^(K-1)"),
-        ("oneref", "One Reference", "Every photo with one reference photo: fewest pairs"),
-    ))
-    window: IntProperty(name="K", default=3, min=1, max=64,
+    scene_graph: EnumProperty(name="Pairs", default=RUN.scene_graph,
+                              items=enum_items(options.SCENE_GRAPHS))
+    window: IntProperty(name="K", default=_WINDOW, min=1, max=64,
                         description="Window size of the sliding and log windows")
-    reference: IntProperty(name="Reference", default=0, min=0,
+    reference: IntProperty(name="Reference", default=_REFERENCE, min=0,
                            description="Index of the reference photo (0 = the first)")
-    noncyclic: BoolProperty(name="Non-cyclic", default=False,
+    noncyclic: BoolProperty(name="Non-cyclic", default=not _CYCLIC,
                             description="Windows do not wrap around from the last photo to "
                                         "the first")
-    niter: IntProperty(name="Iterations", default=300, min=0, soft_max=2000,
+    niter: IntProperty(name="Iterations", default=RUN.niter, min=0, soft_max=2000,
                        description="Alignment iterations")
-    lr: FloatProperty(name="Learning Rate", default=0.01, min=1e-5, max=1.0, precision=4)
-    schedule: EnumProperty(name="Schedule", default="cosine", items=(
-        ("cosine", "Cosine", "Cosine learning-rate decay"),
-        ("linear", "Linear", "Linear learning-rate decay")))
-    min_conf_thr: FloatProperty(name="Confidence", default=3.0, min=0.0, soft_max=20.0,
+    lr: FloatProperty(name="Learning Rate", default=RUN.lr, min=1e-5, max=1.0, precision=4)
+    schedule: EnumProperty(name="Schedule", default=RUN.schedule,
+                           items=enum_items(options.SCHEDULES))
+    min_conf_thr: FloatProperty(name="Confidence", default=RUN.min_conf_thr, min=0.0,
+                                soft_max=20.0,
                                 description="Pixels under this network confidence are left out")
-    clean: BoolProperty(name="Clean Point Cloud", default=True,
+    clean: BoolProperty(name="Clean Point Cloud", default=RUN.clean,
                         description="Drop points that other cameras see as occluded")
-    shared_focal: BoolProperty(name="Shared Focal", default=False,
+    shared_focal: BoolProperty(name="Shared Focal", default=RUN.shared_focal,
                                description="All photos were taken with the same lens and zoom")
-    batch_size: IntProperty(name="Batch Size", default=8, min=1, max=256,
+    early_stop: IntProperty(name="Early Stop", default=RUN.early_stop_patience, min=0,
+                            soft_max=100,
+                            description="Stop once the alignment loss has not improved for "
+                                        "this many iterations (0 = off)")
+    batch_size: IntProperty(name="Batch Size", default=RUN.batch_size, min=1, max=256,
                             description="Image pairs per network batch (lower it on small GPUs)")
+    image_size: IntProperty(name="Image Size", default=RUN.image_size, min=0, max=2048,
+                            description="Network input size in pixels (0 = the model's own, "
+                                        "512 or 224)")
     use_known_cameras: BoolProperty(
         name="Use Selected Cameras", default=False,
         description="Keep the selected Blender cameras' poses and/or lenses and solve only the "
                     "rest; a camera is matched to its photo by its background image, its "
                     "'dust3r_source' property, its name, or else by order")
-    known_mode: EnumProperty(name="Keep", default="BOTH", items=(
-        ("BOTH", "Pose and Lens", "Keep position, rotation, focal length and shift"),
-        ("POSE", "Pose", "Keep position and rotation, solve the lens"),
-        ("LENS", "Lens", "Keep focal length and shift, solve the pose")))
+    known_mode: EnumProperty(name="Keep", default="both", items=enum_items(options.KEEP_CAMERAS))
 
-    import_points: BoolProperty(name="Points", default=True)
-    import_cameras: BoolProperty(name="Cameras", default=True)
-    background_images: BoolProperty(name="Photos as Backgrounds", default=True)
-    point_radius: FloatProperty(name="Point Radius", default=0.0, min=0.0, soft_max=0.1,
-                                precision=4, unit="LENGTH",
+    import_points: BoolProperty(name="Points", default=IMPORT.points)
+    import_cameras: BoolProperty(name="Cameras", default=IMPORT.cameras)
+    background_images: BoolProperty(name="Photos as Backgrounds",
+                                     default=IMPORT.background_images)
+    point_radius: FloatProperty(name="Point Radius", default=IMPORT.point_radius, min=0.0,
+                                soft_max=0.1, precision=4, unit="LENGTH",
                                 description="0 = about one photo pixel at its depth")
-    max_points: IntProperty(name="Max Points", default=0, min=0,
+    max_points: IntProperty(name="Max Points", default=IMPORT.max_points, min=0,
                             description="Keep a random subset of this size (0 = all)")
-    scale: FloatProperty(name="Scale", default=0.0, min=0.0,
+    scale: FloatProperty(name="Scale", default=IMPORT.scale, min=0.0,
                          description="Blender units per reconstruction unit; 0 = automatic "
                                      "(median depth 3 m; 1 with known poses)")
     collection_name: StringProperty(name="Collection",
                                     description="Name of the new collection (empty = automatic)")
-    set_active_camera: BoolProperty(name="Activate First Camera", default=True,
+    set_active_camera: BoolProperty(name="Activate First Camera",
+                                    default=IMPORT.set_active_camera,
                                     description="Make the first photo's camera the scene camera "
                                                 "and set the render resolution to its photo")
 
 
 class DUST3R_PG_task(bpy.types.PropertyGroup):
-    """What a background task is doing, for the UI (updated by the main-thread poll)."""
+    """What a background task is doing, for the UI (updated by the main-thread poll).
+
+    Only properties here: a Python method on a registered PropertyGroup makes Blender 4.2 and
+    4.3 crash on quit after the add-on is unregistered."""
 
     running: BoolProperty()
     stage: StringProperty()
@@ -87,10 +115,6 @@ class DUST3R_PG_task(bpy.types.PropertyGroup):
     total: IntProperty()
     message: StringProperty()  # the last result
     error: StringProperty()  # the last error
-
-    @property
-    def fraction(self) -> float:
-        return self.done / self.total if self.total else 0.0
 
 
 class DUST3R_PG_status(bpy.types.PropertyGroup):

@@ -1,10 +1,17 @@
-"""The 3D View sidebar panel (N panel, "DUSt3R" tab)."""
+"""The 3D View sidebar panel (N panel, "DUSt3R" tab). Drawing reads only properties and
+cached values: no file-system work on a redraw."""
 from __future__ import annotations
 
 import bpy
 
-from ..core.pairs import pair_indices
-from .preferences import _task_row, preferences
+from ..core.pairs import fit_graph, pair_indices
+from ..core.pipeline import notes
+from ..core.plan import PROPERTY_PREFIX
+from ..operators.camera import DUST3R_OT_set_active_camera
+from ..operators.photos import DUST3R_OT_add_photos, DUST3R_OT_clear_photos, DUST3R_OT_remove_photo
+from ..operators.reconstruct import DUST3R_OT_reconstruct
+from ..tool import photos, preferences, settings
+from .widgets import task_row
 
 
 class DUST3R_UL_photos(bpy.types.UIList):
@@ -19,24 +26,22 @@ class DUST3R_PT_reconstruct(bpy.types.Panel):
     bl_category = "DUSt3R"
 
     def draw(self, context):
-        from ..operators import photos, reconstruct  # idnames
-
         layout = self.layout
         s = context.scene.dust3r
         task = context.window_manager.dust3r.reconstruct
 
         layout.prop(s, "source", expand=True)
-        n_photos = len(reconstruct.photo_paths(s, missing_ok=True))
         if s.source == "FILES":
             row = layout.row()
             row.template_list("DUST3R_UL_photos", "", s, "photos", s, "photo_index", rows=3)
             col = row.column(align=True)
-            col.operator(photos.DUST3R_OT_add_photos.bl_idname, text="", icon="ADD")
-            col.operator(photos.DUST3R_OT_remove_photo.bl_idname, text="", icon="REMOVE")
-            col.operator(photos.DUST3R_OT_clear_photos.bl_idname, text="", icon="X")
+            col.operator(DUST3R_OT_add_photos.bl_idname, text="", icon="ADD")
+            col.operator(DUST3R_OT_remove_photo.bl_idname, text="", icon="REMOVE")
+            col.operator(DUST3R_OT_clear_photos.bl_idname, text="", icon="X")
         elif s.source == "FOLDER":
             layout.prop(s, "folder", text="")
-        layout.label(text=f"{n_photos} photos")
+        n_photos = photos.photo_count(s)
+        layout.label(text="Folder not read yet" if n_photos is None else f"{n_photos} photos")
 
         box = layout.box()
         box.prop(s, "scene_graph")
@@ -46,9 +51,9 @@ class DUST3R_PT_reconstruct(bpy.types.Panel):
             row.prop(s, "noncyclic")
         elif s.scene_graph == "oneref":
             box.prop(s, "reference")
+        graph, n = settings.scene_graph(s), max(n_photos or 0, 1)
         try:
-            box.label(text=f"{len(pair_indices(max(n_photos, 1), reconstruct.scene_graph(s)))} "
-                           "image pairs")
+            box.label(text=f"{len(pair_indices(n, fit_graph(graph, n)))} image pairs")
         except ValueError as exc:
             box.label(text=str(exc), icon="ERROR")
         col = box.column(align=True)
@@ -63,6 +68,9 @@ class DUST3R_PT_reconstruct(bpy.types.Panel):
             box.prop(s, "known_mode")
             n_cams = sum(o.type == "CAMERA" for o in context.selected_objects)
             box.label(text=f"{n_cams} cameras selected")
+        known_poses = s.use_known_cameras and s.known_mode != "lens"
+        for note in notes(graph, n_photos, known_poses) if n_photos else ():
+            box.label(text=note, icon="INFO")
 
         header, body = layout.panel("dust3r_import", default_closed=True)
         header.label(text="Import")
@@ -81,20 +89,22 @@ class DUST3R_PT_reconstruct(bpy.types.Panel):
         header.label(text="Advanced")
         if body:
             body.prop(s, "lr")
+            body.prop(s, "early_stop")
             body.prop(s, "batch_size")
-            prefs = preferences(context)
+            body.prop(s, "image_size")
+            prefs = preferences.preferences(context)
             body.label(text=f"Model: {prefs.model}, {prefs.device}, {prefs.precision} "
                             "(Preferences)")
 
         row = layout.row()
         row.scale_y = 1.4
         row.enabled = not task.running
-        row.operator(reconstruct.DUST3R_OT_reconstruct.bl_idname, icon="PLAY")
-        _task_row(layout, task, reconstruct.DUST3R_OT_cancel.bl_idname, "reconstruct")
+        row.operator(DUST3R_OT_reconstruct.bl_idname, icon="PLAY")
+        task_row(layout, task, "reconstruct")
 
         obj = context.active_object
-        if obj is not None and obj.type == "CAMERA" and "dust3r_width" in obj:
-            layout.operator("dust3r.set_active_camera", icon="VIEW_CAMERA")
+        if obj is not None and obj.type == "CAMERA" and PROPERTY_PREFIX + "width" in obj:
+            layout.operator(DUST3R_OT_set_active_camera.bl_idname, icon="VIEW_CAMERA")
 
 
 CLASSES = (DUST3R_UL_photos, DUST3R_PT_reconstruct)

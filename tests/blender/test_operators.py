@@ -13,6 +13,8 @@ from checkpoints import write_pth
 
 import bpy
 
+REPO = Path(__file__).resolve().parents[2]
+
 
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory) -> Path:
@@ -61,7 +63,7 @@ def test_reconstruct_in_the_background_then_import(addon, checkpoint, photos, pu
     cams = sorted((o for o in coll.objects if o.type == "CAMERA"), key=lambda o: o.name)
     assert [c.name for c in cams] == ["000 photo0", "001 photo1", "002 photo2"]
     n = len(points.data.vertices)
-    assert n > 0 and f"3 photos, 6 pairs" in status().message
+    assert n > 0 and "3 photos, 6 pairs" in status().message
     assert f"{n:,} points, 3 cameras in 'Recon'" in status().message
     for name in ("Color", "confidence", "image_index"):
         assert name in points.data.attributes
@@ -173,23 +175,23 @@ def test_selected_cameras_become_known_cameras_in_photo_pixels(addon, tmp_path):
     focals, pps = [50.0, 55.0], [(30.0, 25.0), (33.5, 22.0)]
     scene = synthetic_scene(addon.core, photos, c2w, focals, pps)
     created = addon.importer.import_scene(scene, addon.core.pipeline.ImportOptions(scale=1.0))
-    for cam in created["cameras"]:
+    for cam in created.cameras:
         cam.select_set(True)
     bpy.context.scene.render.resolution_x = 100  # ignored: the cameras carry their photo size
     s = bpy.context.scene.dust3r
     s.source, s.folder, s.use_known_cameras = "FOLDER", str(tmp_path), True
-    for mode in ("BOTH", "POSE", "LENS"):
+    for mode in ("both", "pose", "lens"):
         s.known_mode = mode
         params = addon.operators.reconstruct.job_params(bpy.context)
         known = addon.core.pipeline._known_on_photos(params.known_cameras, photos)
         assert sorted(known) == [0, 1]
         for n in range(2):
             f0, pp0 = photos[n].intrinsics_to_photo(focals[n], np.array(pps[n]))
-            if mode == "LENS":
+            if mode == "lens":
                 assert known[n].c2w is None
             else:
                 np.testing.assert_allclose(known[n].c2w, c2w[n], atol=1e-5)
-            if mode == "POSE":
+            if mode == "pose":
                 assert known[n].focal is None and known[n].pp is None
             else:
                 assert known[n].focal == pytest.approx(f0, rel=1e-5)
@@ -211,7 +213,7 @@ def test_set_active_camera_uses_the_photo_resolution(addon):
     photo = addon.core.images.Photo("a.jpg", (480, 640), 1, (48, 64), (0, 0, 48, 64))
     scene = synthetic_scene(addon.core, [photo], np.eye(4)[None], [50.0], [(23.5, 31.5)])
     cam = addon.importer.import_scene(scene, addon.core.pipeline.ImportOptions(
-        set_active_camera=False))["cameras"][0]
+        set_active_camera=False)).cameras[0]
     assert bpy.context.scene.camera is None
     bpy.context.view_layer.objects.active = cam
     assert bpy.ops.dust3r.set_active_camera() == {"FINISHED"}
@@ -237,22 +239,76 @@ class FakeLayout:
         return call
 
 
-def test_the_panel_and_the_preferences_draw(addon, checkpoint, photos):
-    configure(addon, checkpoint, photos, scene_graph="swin", window=1, noncyclic=True)
+def draw_texts(draw, self_, context=None) -> list[str]:
+    """The texts a draw() function puts in a layout."""
     log = []
-    addon.panels.sidebar.DUST3R_PT_reconstruct.draw(
-        SimpleNamespace(layout=FakeLayout(log)), bpy.context)
-    labels = [kw.get("text", a[0] if a else "") for name, a, kw in log if name == "label"]
-    assert "3 photos" in labels and "4 image pairs" in labels  # swin-1-noncyclic: 0-1, 1-2
-    assert ("operator", ("dust3r.reconstruct",), {"icon": "PLAY"}) in log
-    log.clear()
+    draw(SimpleNamespace(layout=FakeLayout(log), **self_), context or bpy.context)
+    return [str(kw.get("text", a[0] if a and name == "label" else "")) for name, a, kw in log]
+
+
+@pytest.fixture
+def no_disk(monkeypatch):
+    """Fail the test if anything lists a folder or probes a package."""
+    import importlib.machinery
+    import os
+
+    def touched(*args, **kwargs):
+        raise AssertionError("draw() touched the disk")
+
+    with monkeypatch.context() as m:
+        for target, name in ((os, "listdir"), (os, "scandir"), (os.path, "isfile"),
+                             (importlib.machinery.PathFinder, "find_spec")):
+            m.setattr(target, name, touched)
+        yield
+
+
+def prefs_values(prefs) -> dict:
+    return {k: getattr(prefs, k) for k in ("model", "model_file", "model_dir", "device",
+                                           "precision", "compute_platform", "python_path")}
+
+
+def test_the_panel_and_the_preferences_draw_from_cached_values(addon, checkpoint, tmp_path,
+                                                                monkeypatch):
+    for i in range(3):
+        write_photo(tmp_path / f"p{i}.jpg", (64, 48), seed=i)
+    s = configure(addon, checkpoint, [], scene_graph="swin", window=1, noncyclic=True)
+    s.source, s.folder = "FOLDER", str(tmp_path)  # listed once, when the folder is set
     prefs = bpy.context.preferences.addons[addon.__name__].preferences
-    type(prefs).draw(SimpleNamespace(layout=FakeLayout(log), **{
-        k: getattr(prefs, k) for k in ("model", "model_file", "model_dir", "device",
-                                       "precision", "compute_platform", "python_path")}),
-        bpy.context)
-    texts = " | ".join(str(kw.get("text", "")) for _, _, kw in log)
-    assert "torch: 2." in texts and "CC BY-NC-SA 4.0" in texts
+    monkeypatch.setattr(addon.tool.preferences, "_status", None)
+    panel = addon.panels.sidebar.DUST3R_PT_reconstruct.draw
+    with monkeypatch.context() as m:
+        import os
+        m.setattr(os, "listdir", lambda *a: (_ for _ in ()).throw(AssertionError("listed")))
+        labels = draw_texts(panel, {})
+        prefs_texts = " | ".join(draw_texts(type(prefs).draw, prefs_values(prefs)))
+    assert "3 photos" in labels and "4 image pairs" in labels  # swin-1-noncyclic: 0-1, 1-2
+    assert "Checking the Python packages..." in prefs_texts  # not probed yet
+    assert "CC BY-NC-SA 4.0" in prefs_texts
+    write_photo(tmp_path / "p3.jpg", (64, 48), seed=3)
+    addon.tool.preferences.refresh_dependencies(prefs)  # what start-up and Install do
+    s.folder = str(tmp_path)  # setting the folder again lists it again
+    labels = draw_texts(panel, {})
+    assert "4 photos" in labels
+    assert any("torch: 2." in t for t in draw_texts(type(prefs).draw, prefs_values(prefs)))
+
+
+def test_drawing_does_no_file_system_work(addon, checkpoint, photos, no_disk):
+    s = configure(addon, checkpoint, photos)
+    for source in ("FILES", "FOLDER", "BLENDER"):
+        s["source"] = ("FILES", "FOLDER", "BLENDER").index(source)  # no update callback
+        draw_texts(addon.panels.sidebar.DUST3R_PT_reconstruct.draw, {})
+    prefs = bpy.context.preferences.addons[addon.__name__].preferences
+    draw_texts(type(prefs).draw, prefs_values(prefs))
+
+
+def test_the_panel_says_when_two_photos_skip_the_iterations(addon, checkpoint, photos):
+    configure(addon, checkpoint, photos[:2])
+    labels = draw_texts(addon.panels.sidebar.DUST3R_PT_reconstruct.draw, {})
+    assert any(t.startswith("Two photos are solved directly") for t in labels)
+    configure(addon, checkpoint, photos, scene_graph="swin", window=5)
+    labels = draw_texts(addon.panels.sidebar.DUST3R_PT_reconstruct.draw, {})
+    assert "6 image pairs" in labels  # swin-5 on 3 photos: swin-2, no photo paired with itself
+    assert any("swin-5 with 3 photos pairs photos with themselves" in t for t in labels)
 
 
 def test_unload_model_frees_the_cache(addon, monkeypatch):
@@ -291,25 +347,25 @@ def test_photos_come_from_files_a_folder_or_the_images_in_the_file(addon, tmp_pa
                                      files=[{"name": "b.jpg"}, {"name": "a.jpg"}]) == {"FINISHED"}
     assert bpy.ops.dust3r.add_photos(directory=str(tmp_path), files=[{"name": "a.jpg"}]) == {
         "FINISHED"}  # no duplicates
-    reconstruct = addon.operators.reconstruct
-    assert reconstruct.photo_paths(s) == [str(paths[0]), str(paths[1])]  # the order picked
+    photo_paths = addon.tool.photos.photo_paths
+    assert photo_paths(s) == [str(paths[0]), str(paths[1])]  # the order picked
     s.photo_index = 0
     bpy.ops.dust3r.remove_photo()
-    assert reconstruct.photo_paths(s) == [str(paths[1])]
+    assert photo_paths(s) == [str(paths[1])]
     bpy.ops.dust3r.clear_photos()
-    assert reconstruct.photo_paths(s) == []
+    assert photo_paths(s) == []
     s.source, s.folder = "FOLDER", str(tmp_path)
-    assert reconstruct.photo_paths(s) == [str(paths[1]), str(paths[0])]  # name order
+    assert photo_paths(s) == [str(paths[1]), str(paths[0])]  # name order
     s.source = "BLENDER"
     for p in paths:
         bpy.data.images.load(str(p))
     bpy.data.images.new("generated", 4, 4)  # no file: not a photo
-    assert reconstruct.photo_paths(s) == [str(paths[1]), str(paths[0])]
+    assert photo_paths(s) == [str(paths[1]), str(paths[0])]
 
 
 def test_install_dependencies_and_download_in_background_mode(addon, monkeypatch, tmp_path):
     deps = addon.core.dependencies
-    monkeypatch.setattr(deps, "missing", lambda: [])
+    monkeypatch.setattr(deps, "PACKAGES", (("numpy", "numpy"),))
     assert bpy.ops.dust3r.install_dependencies() == {"FINISHED"}  # nothing to do
     assert not addon.core.jobs.active("install")
 
@@ -328,10 +384,49 @@ def test_install_dependencies_and_download_in_background_mode(addon, monkeypatch
     if not bpy.app.online_access:  # module mode: Blender's "Allow Online Access" is off
         with pytest.raises(RuntimeError, match="Online access is disabled"):
             bpy.ops.dust3r.download_model()
-        monkeypatch.setattr(deps, "missing", lambda: ["torch"])
+        monkeypatch.setattr(deps, "PACKAGES", (("no_such_module_xyz", "no-such-dist"),))
         with pytest.raises(RuntimeError, match="Online access is disabled"):
             bpy.ops.dust3r.install_dependencies()
         assert calls == [] and not addon.core.jobs.active("install")
     else:
         assert bpy.ops.dust3r.download_model() == {"FINISHED"}
         assert calls == [("224_linear", str(tmp_path))]
+
+
+def test_the_add_on_registers_and_draws_before_its_dependencies_are_installed(tmp_path):
+    """A fresh install has no torch, scipy or PIL: the add-on must still enable, and its
+    panel and preferences draw (the preferences then offer Install Dependencies)."""
+    import os
+    import subprocess
+    import sys
+
+    script = f"""
+import importlib.abc, os, sys, tempfile
+class Absent(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in ("torch", "scipy", "PIL", "roma", "safetensors"):
+            raise ImportError(f"{{name}} is not installed")
+sys.meta_path.insert(0, Absent())
+import bpy, addon_utils
+parent = tempfile.mkdtemp()
+os.symlink({str(REPO)!r}, os.path.join(parent, "dust3r_blender"))
+sys.path.insert(0, parent)
+assert addon_utils.enable("dust3r_blender", default_set=True, handle_error=None)
+from types import SimpleNamespace
+import dust3r_blender.panels.sidebar as sidebar, dust3r_blender.tool.preferences as tp
+class Layout:
+    def __getattr__(self, name):
+        return lambda *a, **k: (Layout(), Layout()) if name == "panel" else Layout()
+sidebar.DUST3R_PT_reconstruct.draw(SimpleNamespace(layout=Layout()), bpy.context)
+prefs = tp.preferences()
+tp.refresh_dependencies(prefs)
+type(prefs).draw(SimpleNamespace(layout=Layout(), model=prefs.model), bpy.context)
+assert not {{"torch", "PIL", "scipy"}} & set(sys.modules)
+addon_utils.disable("dust3r_blender", default_set=True)
+print("DRAWN")
+"""
+    env = dict(os.environ, BLENDER_USER_RESOURCES=str(tmp_path))
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=120, env=env)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert "DRAWN" in proc.stdout

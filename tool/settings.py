@@ -1,0 +1,52 @@
+"""One run's settings -> `core.pipeline.JobParams`, for the operator and cli.py alike.
+
+The panel's settings (`scene.dust3r`) and cli.py's parsed arguments carry the same names
+(`niter`, `import_points`, `scene_graph` with `window`/`reference`/`noncyclic`, ...), so one
+function turns either into a run; the model comes from the preferences or the command line.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional, Sequence
+
+from ..core.pairs import graph_string
+from ..core.pipeline import ImportOptions, JobParams, KnownCamera
+
+
+@dataclass(frozen=True)
+class ModelChoice:
+    """Which network runs where, and whether it may be downloaded."""
+
+    source: str  # released name, Hugging Face repo id, or a checkpoint file/folder
+    folder: str  # where released models are downloaded and looked for ("" = default)
+    device: str
+    precision: str
+    allow_download: bool  # Blender's "Allow Online Access"
+
+
+def scene_graph(settings) -> str:
+    """The core graph string of the pair settings ("swin-3-noncyclic", ...)."""
+    return graph_string(settings.scene_graph, settings.window, settings.reference,
+                        settings.noncyclic)
+
+
+def job_params(settings, photos: Sequence[str] | str, model: ModelChoice,
+               known_cameras: Optional[dict[int, KnownCamera]] = None) -> JobParams:
+    """The checked JobParams of a run on `photos` (files, or one folder); `Dust3rError`
+    for settings no run could use."""
+    params = JobParams(
+        photos=photos if isinstance(photos, str) else list(photos), model=model.source, model_dir=model.folder,
+        allow_download=model.allow_download, device=model.device, precision=model.precision,
+        scene_graph=scene_graph(settings), batch_size=settings.batch_size,
+        niter=settings.niter, lr=settings.lr, schedule=settings.schedule,
+        min_conf_thr=settings.min_conf_thr, clean=settings.clean,
+        shared_focal=settings.shared_focal, early_stop_patience=settings.early_stop,
+        image_size=settings.image_size, known_cameras=dict(known_cameras or {}),
+        import_options=ImportOptions(
+            collection_name=settings.collection_name, points=settings.import_points,
+            cameras=settings.import_cameras, background_images=settings.background_images,
+            point_radius=settings.point_radius, confidence_threshold=settings.min_conf_thr,
+            max_points=settings.max_points, scale=settings.scale,
+            set_active_camera=settings.set_active_camera))
+    params.validate()
+    return params
