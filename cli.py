@@ -1,12 +1,14 @@
 """Photos to a .blend without the UI.
 
     blender -b -P <extension folder>/cli.py -- PHOTOS... -o scene.blend [options]
+    blender -b base.blend -P cli.py -- PHOTOS... -o scene.blend [options]  (add to a file)
     python cli.py PHOTOS... -o scene.blend [options]        (with the bpy module installed)
 
-PHOTOS are image files or one folder. It runs the same pipeline as the panel, synchronously,
-prints progress, saves the .blend and exits 0; on failure it prints the reason and exits 1
-without writing anything (2 for bad arguments, 130 when interrupted). `--help` lists every
-option.
+PHOTOS are image files or one folder. It runs the same pipeline as the panel, with the same
+settings (`tool.settings.job_params`), synchronously, prints progress, saves the .blend and
+exits 0. Bad input is refused before any long work: it prints `DUSt3R error: <reason>` and
+exits 1 without writing anything (2 for malformed arguments, 130 when interrupted).
+`--help` lists every option.
 """
 from __future__ import annotations
 
@@ -16,9 +18,11 @@ import importlib.util
 import json
 import os
 import sys
-from types import ModuleType, SimpleNamespace
+from types import ModuleType
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+BLEND_MAGIC = (b"BLENDER", b"\x1f\x8b", b"\x28\xb5\x2f\xfd")  # plain, gzip, zstd .blend
+KNOWN_CAMERA_KEYS = ("c2w", "focal", "pp", "image_size")
 
 
 def package() -> ModuleType:
@@ -36,146 +40,210 @@ def package() -> ModuleType:
     return mod
 
 
-def parser() -> argparse.ArgumentParser:
+def _module(pkg: ModuleType, name: str) -> ModuleType:
+    return importlib.import_module(f"{pkg.__name__}.{name}")
+
+
+def parser(pkg: ModuleType) -> argparse.ArgumentParser:
+    """The options; their destinations carry the panel settings' names (`scene.dust3r`),
+    their defaults and choices come from `core`."""
+    options, pipeline = _module(pkg, "core.options"), _module(pkg, "core.pipeline")
+    run, imp, ids = pipeline.JobParams(), pipeline.ImportOptions(), options.ids
     p = argparse.ArgumentParser(
         prog="blender -b -P cli.py --",
         description="Reconstruct photos with DUSt3R and save the points and cameras as a .blend")
     p.add_argument("photos", nargs="+", help="image files, or one folder of images")
     p.add_argument("-o", "--output", required=True, help="the .blend file to write")
-    p.add_argument("--base", help="open this .blend first and add the reconstruction to it")
+    p.add_argument("--base", help="open this .blend first and add the reconstruction to it "
+                                  "(default: the .blend Blender opened, else an empty file)")
     m = p.add_argument_group("model")
-    m.add_argument("--model", default="512_dpt",
-                   help="512_dpt, 512_linear, 224_linear, a Hugging Face repo id, or a "
-                        ".pth/.safetensors file or model folder (default: 512_dpt). The "
-                        "checkpoints are CC BY-NC-SA 4.0: non-commercial use only")
+    m.add_argument("--model", default=run.model,
+                   help=f"{', '.join(ids(options.MODELS))}, a Hugging Face repo id, or a "
+                        f".pth/.safetensors file or model folder (default: {run.model}). "
+                        f"{options.MODEL_LICENCE}")
     m.add_argument("--model-dir", default="",
                    help="where released models are downloaded and looked for (default: the "
                         "add-on's model folder when it is enabled in this Blender)")
-    m.add_argument("--device", default="auto", choices=("auto", "cuda", "cpu"))
-    m.add_argument("--precision", default="fp32", choices=("fp32", "bf16", "fp16"))
-    m.add_argument("--batch-size", type=int, default=8, help="image pairs per network batch")
-    m.add_argument("--image-size", type=int, default=0,
+    m.add_argument("--online", action="store_true",
+                   help="download the model if it is not in the model folder, even when "
+                        "Blender's online access is off (blender --online-mode turns it on)")
+    m.add_argument("--device", default=run.device, choices=ids(options.DEVICES))
+    m.add_argument("--precision", default=run.precision, choices=ids(options.PRECISIONS))
+    m.add_argument("--batch-size", type=int, default=run.batch_size,
+                   help="image pairs per network batch")
+    m.add_argument("--image-size", type=int, default=run.image_size,
                    help="network input size (default: the model's, 512 or 224)")
     a = p.add_argument_group("pairs and alignment")
-    a.add_argument("--scene-graph", default="complete",
+    a.add_argument("--scene-graph", default=run.scene_graph,
                    help="complete, swin-K, logwin-K or oneref-R, optionally with -noncyclic")
-    a.add_argument("--niter", type=int, default=300, help="alignment iterations")
-    a.add_argument("--lr", type=float, default=0.01)
-    a.add_argument("--schedule", default="cosine", choices=("cosine", "linear"))
-    a.add_argument("--min-conf-thr", type=float, default=3.0)
-    a.add_argument("--no-clean", action="store_true", help="keep occluded points")
-    a.add_argument("--shared-focal", action="store_true", help="one focal for all photos")
-    a.add_argument("--early-stop", type=int, default=0, metavar="N",
+    a.add_argument("--niter", type=int, default=run.niter, help="alignment iterations")
+    a.add_argument("--lr", type=float, default=run.lr)
+    a.add_argument("--schedule", default=run.schedule, choices=ids(options.SCHEDULES))
+    a.add_argument("--min-conf-thr", type=float, default=run.min_conf_thr)
+    a.add_argument("--no-clean", dest="clean", action="store_false", default=run.clean,
+                   help="keep occluded points")
+    a.add_argument("--shared-focal", action="store_true", default=run.shared_focal,
+                   help="one focal for all photos")
+    a.add_argument("--early-stop", type=int, default=run.early_stop_patience, metavar="N",
                    help="stop once the loss has not improved for N iterations (0 = off)")
     a.add_argument("--known-cameras", metavar="JSON",
                    help='known cameras: {"<photo index>": {"c2w": 4x4 OpenCV camera-to-world, '
-                        '"focal": f, "pp": [cx, cy]}} in pixels of the photos, each key optional')
-    a.add_argument("--use-cameras", choices=("both", "pose", "lens"),
-                   help="keep the poses and/or lenses of the camera objects of --base "
+                        '"focal": f, "pp": [cx, cy], "image_size": [W, H]}} with focal and pp '
+                        'in pixels of the photo (or of image_size), each key optional')
+    a.add_argument("--use-cameras", choices=ids(options.KEEP_CAMERAS),
+                   help="keep the poses and/or lenses of the cameras of the base file "
                         "(matched to photos by background image, name, or order)")
     i = p.add_argument_group("import")
-    i.add_argument("--collection", default="", help="name of the new collection")
-    i.add_argument("--no-points", action="store_true")
-    i.add_argument("--no-cameras", action="store_true")
-    i.add_argument("--no-backgrounds", action="store_true", help="no photos behind the cameras")
-    i.add_argument("--no-active-camera", action="store_true",
+    i.add_argument("--collection", dest="collection_name", default=imp.collection_name,
+                   metavar="NAME", help="name of the new collection")
+    i.add_argument("--no-points", dest="import_points", action="store_false",
+                   default=imp.points)
+    i.add_argument("--no-cameras", dest="import_cameras", action="store_false",
+                   default=imp.cameras)
+    i.add_argument("--no-backgrounds", dest="background_images", action="store_false",
+                   default=imp.background_images, help="no photos behind the cameras")
+    i.add_argument("--no-active-camera", dest="set_active_camera", action="store_false",
+                   default=imp.set_active_camera,
                    help="leave the scene camera and render resolution alone")
-    i.add_argument("--point-radius", type=float, default=0.0, help="0 = automatic")
-    i.add_argument("--max-points", type=int, default=0, help="0 = all")
-    i.add_argument("--scale", type=float, default=0.0,
+    i.add_argument("--point-radius", type=float, default=imp.point_radius,
+                   help="0 = automatic")
+    i.add_argument("--max-points", type=int, default=imp.max_points, help="0 = all")
+    i.add_argument("--scale", type=float, default=imp.scale,
                    help="Blender units per reconstruction unit (0 = automatic)")
     return p
 
 
-def job_params(args, pkg: ModuleType):
-    pipeline = pkg.core.pipeline
-    photos = args.photos[0] if len(args.photos) == 1 and os.path.isdir(args.photos[0]) \
-        else args.photos
-    return pipeline.JobParams(
-        photos=photos, model=args.model, model_dir=args.model_dir, device=args.device,
-        precision=args.precision, scene_graph=args.scene_graph, batch_size=args.batch_size,
-        niter=args.niter, lr=args.lr, schedule=args.schedule, min_conf_thr=args.min_conf_thr,
-        clean=not args.no_clean, shared_focal=args.shared_focal,
-        early_stop_patience=args.early_stop, image_size=args.image_size,
-        known_cameras=read_known_cameras(args.known_cameras, pipeline),
-        import_options=pipeline.ImportOptions(
-            collection_name=args.collection, points=not args.no_points,
-            cameras=not args.no_cameras, background_images=not args.no_backgrounds,
-            point_radius=args.point_radius, confidence_threshold=args.min_conf_thr,
-            max_points=args.max_points, scale=args.scale,
-            set_active_camera=not args.no_active_camera))
-
-
-def read_known_cameras(path, pipeline) -> dict:
-    if not path:
-        return {}
-    import numpy as np
-
+def read_known_cameras(path: str, pkg: ModuleType) -> dict:
+    """The --known-cameras file as {photo index: KnownCamera} (values checked later, with
+    the other settings)."""
+    errors, pipeline = _module(pkg, "core.errors"), _module(pkg, "core.pipeline")
+    if not os.path.isfile(path):
+        raise errors.Dust3rError(f"The known cameras file {path} does not exist or is not a "
+                                 "regular file")
     try:
         with open(path, encoding="utf-8") as f:
             data = json.load(f)
-        return {int(k): pipeline.KnownCamera(
-            c2w=None if v.get("c2w") is None else np.asarray(v["c2w"], np.float64),
-            focal=v.get("focal"), pp=None if v.get("pp") is None else tuple(v["pp"]))
-            for k, v in data.items()}
-    except (OSError, ValueError, TypeError, AttributeError) as exc:
-        raise package().core.errors.Dust3rError(
-            f"Cannot read the known cameras of {path}: {exc}") from exc
+    except (OSError, ValueError) as exc:
+        raise errors.Dust3rError(f"Cannot read the known cameras of {path}: {exc}") from exc
+    if not isinstance(data, dict):
+        raise errors.Dust3rError(f"{path}: the known cameras must be a JSON object keyed by "
+                                 "photo index")
+    known = {}
+    for key, entry in data.items():
+        if not (isinstance(key, str) and key.strip().isdigit()):
+            raise errors.Dust3rError(f"{path}: {key!r} is not a photo index (0, 1, ...)")
+        if not isinstance(entry, dict) or set(entry) - set(KNOWN_CAMERA_KEYS):
+            raise errors.Dust3rError(
+                f"{path}: the camera of photo {key} must be an object with the keys "
+                f"{', '.join(KNOWN_CAMERA_KEYS)}, got {entry!r}")
+        size = entry.get("image_size")
+        known[int(key)] = pipeline.KnownCamera(
+            c2w=entry.get("c2w"), focal=entry.get("focal"), pp=entry.get("pp"),
+            image_size=tuple(size) if isinstance(size, list) else size)
+    return known
 
 
-def use_preferences(args, pkg: ModuleType, bpy) -> None:
-    """Find what the add-on's preferences installed (dependencies, downloaded models) when it
-    is enabled in this Blender, and fail early and clearly if a dependency is missing."""
-    dependencies = importlib.import_module(f"{pkg.__name__}.core.dependencies")
-    addon = bpy.context.preferences.addons.get(pkg.__name__)
-    if addon is not None and addon.preferences is not None:
-        prefs = importlib.import_module(f"{pkg.__name__}.panels.preferences")
-        dependencies.add_paths(*prefs.dependency_paths(addon.preferences))
-        if not args.model_dir:
-            args.model_dir = prefs.model_dir(addon.preferences)
-    absent = dependencies.missing()
-    if absent:
-        raise pkg.core.errors.Dust3rError(
-            f"Missing Python packages: {', '.join(absent)}. Install them with 'Install "
-            "Dependencies' in the add-on's preferences, or with pip into this Python")
+def base_file(path: str, pkg: ModuleType) -> str:
+    """The --base path, checked to be a readable .blend before it is opened."""
+    errors = _module(pkg, "core.errors")
+    path = os.path.abspath(path)
+    if not os.path.isfile(path):
+        raise errors.Dust3rError(f"The base file {path} does not exist or is not a regular file")
+    try:
+        with open(path, "rb") as f:
+            magic = f.read(7)
+    except OSError as exc:
+        raise errors.Dust3rError(f"Cannot read the base file {path}: {exc.strerror}") from exc
+    if not magic.startswith(BLEND_MAGIC):
+        raise errors.Dust3rError(f"The base file {path} is not a .blend file")
+    return path
+
+
+def open_scene(base: str | None, bpy, errors: ModuleType) -> None:
+    """Start from `base`, else from the .blend Blender opened, else from an empty file (not
+    the startup scene's cube, light and camera)."""
+    try:
+        if base:
+            bpy.ops.wm.open_mainfile(filepath=base)
+        elif not bpy.data.filepath:
+            bpy.ops.wm.read_homefile(use_empty=True)
+    except RuntimeError as exc:
+        raise errors.Dust3rError(f"Cannot open {base}: {exc}") from exc
+
+
+def model_choice(args: argparse.Namespace, pkg: ModuleType):
+    """The command line's model settings. When the add-on is enabled in this Blender, what
+    its preferences installed is used too: dependency folders, and the model folder unless
+    --model-dir is given. Downloads follow Blender's online access (or --online)."""
+    import bpy
+
+    errors, tool_prefs = _module(pkg, "core.errors"), _module(pkg, "tool.preferences")
+    folder = args.model_dir
+    prefs = tool_prefs.enabled_preferences()
+    if prefs is not None:
+        tool_prefs.require_dependencies(prefs)
+        folder = folder or tool_prefs.model_dir(prefs)
+    elif absent := _module(pkg, "core.dependencies").missing():
+        raise errors.Dust3rError(f"Missing Python packages: {', '.join(absent)}: install them "
+                                 "with pip into this Python, or enable the add-on and use "
+                                 "'Install Dependencies' in its preferences")
+    return _module(pkg, "tool.settings").ModelChoice(
+        args.model, folder, args.device, args.precision, bpy.app.online_access or args.online)
+
+
+def run(args: argparse.Namespace, pkg: ModuleType) -> str:
+    """Check everything, reconstruct, import and save; the summary line."""
+    errors = _module(pkg, "core.errors")
+    output = _module(pkg, "core.destination").check_destination(args.output, (".blend",))
+    base = base_file(args.base, pkg) if args.base else None
+    known = read_known_cameras(args.known_cameras, pkg) if args.known_cameras else {}
+    try:
+        kind, param, cyclic = _module(pkg, "core.pairs").parse_graph(args.scene_graph)
+    except ValueError as exc:
+        raise errors.Dust3rError(str(exc)) from exc
+    args.scene_graph, args.window, args.reference, args.noncyclic = (
+        kind, param, param, not cyclic)  # the panel's pair settings
+    import bpy
+
+    model = model_choice(args, pkg)
+    if args.use_cameras and not (base or bpy.data.filepath):
+        raise errors.Dust3rError("--use-cameras keeps the cameras of a base file: give it with "
+                                 "--base FILE.blend (or open it with blender FILE.blend -b)")
+    settings = _module(pkg, "tool.settings")
+    photos = args.photos[0] if len(args.photos) == 1 and os.path.isdir(args.photos[0]) \
+        else args.photos
+    settings.job_params(args, photos, model, known)  # checked before opening anything
+    open_scene(base, bpy, errors)
+    if args.use_cameras:
+        paths = _module(pkg, "core.images").list_images(photos) if isinstance(photos, str) \
+            else photos
+        known.update(_module(pkg, "tool.cameras").known_cameras(
+            bpy.context.scene.objects, bpy.context.scene, paths, args.use_cameras))
+    params = settings.job_params(args, photos, model, known)
+
+    progress = _module(pkg, "core.progress").ProgressPrinter()
+    imported = _module(pkg, "importer").reconstruct(params, progress=progress)
+    for note in imported.result.notes:
+        print(f"DUSt3R note: {note}", flush=True)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    bpy.ops.wm.save_as_mainfile(filepath=str(output), check_existing=False)
+    return f"{imported.result.summary()}: {imported.summary()} -> {output}"
 
 
 def main(argv: list[str]) -> int:
-    args = parser().parse_args(argv)
-    pkg = package()
-    for sub in ("core.pipeline", "core.errors", "core.images", "importer"):
-        importlib.import_module(f"{pkg.__name__}.{sub}")
-    import bpy
-
-    errors = pkg.core.errors
-    output = os.path.abspath(args.output)
     try:
-        if not output.endswith(".blend"):
-            raise errors.Dust3rError(f"The output must be a .blend file, not {output}")
-        if args.base:
-            bpy.ops.wm.open_mainfile(filepath=os.path.abspath(args.base))
-        use_preferences(args, pkg, bpy)
-        params = job_params(args, pkg)
-        if args.use_cameras:
-            reconstruct = importlib.import_module(f"{pkg.__name__}.operators.reconstruct")
-            cams = [o for o in bpy.context.scene.objects if o.type == "CAMERA"]
-            paths = params.photos if isinstance(params.photos, list) else \
-                pkg.core.images.list_images(params.photos)
-            context = SimpleNamespace(selected_objects=cams, scene=bpy.context.scene)
-            params.known_cameras.update(
-                reconstruct.known_cameras(context, paths, args.use_cameras.upper()))
-        created = pkg.importer.reconstruct(params, progress=pkg.core.pipeline.ProgressPrinter())
-        os.makedirs(os.path.dirname(output), exist_ok=True)
-        bpy.ops.wm.save_as_mainfile(filepath=output, check_existing=False)
-    except errors.Dust3rError as exc:
-        print(f"DUSt3R error: {exc}", file=sys.stderr, flush=True)
-        return 1
-    except (errors.Cancelled, KeyboardInterrupt):
+        pkg = package()
+        errors = _module(pkg, "core.errors")
+        args = parser(pkg).parse_args(argv)
+        try:
+            summary = run(args, pkg)
+        except errors.Dust3rError as exc:
+            print(f"DUSt3R error: {exc}", file=sys.stderr, flush=True)
+            return 1
+    except KeyboardInterrupt:  # Ctrl-C, at any point (start-up included)
         print("DUSt3R: interrupted", file=sys.stderr, flush=True)
         return 130
-    points = len(created["points"].data.vertices) if created["points"] else 0
-    print(f"DUSt3R: {created['result'].summary()}: {points:,} points, "
-          f"{len(created['cameras'])} cameras -> {output}", flush=True)
+    print(f"DUSt3R: {summary}", flush=True)
     return 0
 
 

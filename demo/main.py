@@ -29,8 +29,10 @@ from PIL import Image, ImageDraw, ImageOps
 
 from .. import importer
 from ..core import cameras as core_cameras
-from ..core import pipeline, weights
+from ..core import options, pipeline, weights
 from ..core.errors import Dust3rError
+from ..core.progress import ProgressPrinter
+from ..tool.cameras import blender_camera
 from .compare import CameraErrors, camera_errors, scene_similarity
 from .oracle import GroundTruthPredictor
 from .render import render_scene
@@ -54,24 +56,24 @@ def find_checkpoint(path: Optional[str], model_dir: Optional[str] = None) -> Opt
     return str(found) if found else None
 
 
-def imported_cameras(created: dict, truth: GroundTruth,
+def imported_cameras(imported: importer.Imported, truth: GroundTruth,
                      target: Optional[bpy.types.Scene] = None) -> tuple[np.ndarray, np.ndarray, list[int]]:
     """The imported Blender cameras as OpenCV cameras in Blender's world: c2w [N,4,4], focal
     [N] in photo pixels, and the ground-truth index of each one's photo."""
     target = target or bpy.context.scene
-    scene = created["result"].scene
-    pinholes = [core_cameras.from_blender(importer.cameras.blender_camera(obj, target), np.eye(4))
-                for obj in created["cameras"]]
+    scene = imported.result.scene
+    pinholes = [core_cameras.from_blender(blender_camera(obj, target), np.eye(4))
+                for obj in imported.cameras]
     order = [truth.index_of(scene.photo(n).path) for n in range(scene.n_images)]
     return np.stack([p.c2w for p in pinholes]), np.array([p.fx for p in pinholes]), order
 
 
-def imported_errors(created: dict, truth: GroundTruth) -> CameraErrors:
+def imported_errors(imported: importer.Imported, truth: GroundTruth) -> CameraErrors:
     """The imported cameras against the truth, after the similarity that best aligns the
     imported points with the true ones."""
-    c2w, focals, order = imported_cameras(created, truth)
-    world = core_cameras.world_matrix(created["scale"])
-    sim = scene_similarity(created["result"].scene, truth, world)
+    c2w, focals, order = imported_cameras(imported, truth)
+    world = core_cameras.world_matrix(imported.scale)
+    sim = scene_similarity(imported.result.scene, truth, world)
     true = [truth.cameras[k] for k in order]
     return camera_errors(np.stack([c.c2w for c in true]), np.array([c.fx for c in true]),
                          c2w, focals, sim)
@@ -123,8 +125,9 @@ def parser() -> argparse.ArgumentParser:
                    help="ground-truth predictor: point noise relative to depth (default 0.01)")
     p.add_argument("--views", type=int, default=6, help="photos to render (default 6)")
     p.add_argument("--rerender", action="store_true", help="render the photos again")
-    p.add_argument("--device", default="auto", choices=pipeline.DEVICES)
-    p.add_argument("--precision", default="fp32", choices=pipeline.PRECISIONS)
+    p.add_argument("--device", default="auto", choices=options.ids(options.DEVICES))
+    p.add_argument("--precision", default=pipeline.JobParams().precision,
+                   choices=options.ids(options.PRECISIONS))
     p.add_argument("--niter", type=int, default=300, help="alignment iterations (default 300)")
     p.add_argument("--photo", type=int, default=0, help="the photo shown in demo.png")
     return p
@@ -169,24 +172,22 @@ def run(args: argparse.Namespace, out: Path, photos: Path) -> int:
     params = pipeline.JobParams(photos=str(photos), model=checkpoint or "512_dpt",
                                 device=args.device, precision=args.precision, niter=args.niter,
                                 import_options=pipeline.ImportOptions(collection_name="DUSt3R demo"))
-    created = importer.reconstruct(params, progress=pipeline.ProgressPrinter(),
-                                   predictor=predictor)
-    errors = imported_errors(created, truth)
+    imported = importer.reconstruct(params, progress=ProgressPrinter(), predictor=predictor)
+    errors = imported_errors(imported, truth)
 
-    shown = created["cameras"][args.photo]
+    shown = imported.cameras[args.photo]
     with tempfile.TemporaryDirectory() as tmp:
         render = render_points(shown, Path(tmp) / "render.png")
-    photo = ImageOps.exif_transpose(Image.open(created["result"].scene.photo(args.photo).path))
+    photo = ImageOps.exif_transpose(Image.open(imported.result.scene.photo(args.photo).path))
     network = "DUSt3R network" if checkpoint else "ground-truth predictor"
     side_by_side(photo.convert("RGB"), render,
                  f"reconstructed points ({network}), Cycles, imported camera").save(out / "demo.png")
     bpy.ops.wm.save_as_mainfile(filepath=str(out / "demo.blend"), check_existing=False)
 
-    points = len(created["points"].data.vertices) if created["points"] else 0
-    print(f"\n{created['result'].summary()}: {points:,} points, {len(created['cameras'])} cameras")
+    print(f"\n{imported.result.summary()}: {imported.summary()}")
     print("Imported cameras against the ground truth (after the similarity that best aligns the "
           "reconstructed points with the true ones; position relative to the cameras' spread):")
-    names = [truth.cameras[k].file for k in imported_cameras(created, truth)[2]]
+    names = [truth.cameras[k].file for k in imported_cameras(imported, truth)[2]]
     print(errors.table(names))
     print(f"\nWrote {out / 'demo.blend'} and {out / 'demo.png'}", flush=True)
     return 0

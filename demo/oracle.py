@@ -48,6 +48,7 @@ class GroundTruthPredictor:
     scale_range: tuple[float, float] = (0.5, 2.0)
     confidence: float = 10.0
     seed: int = 0
+    image_size: int = 512  # network image size to predict at (`core.predictor.Predictor`)
 
     def __call__(self, pairs: Sequence[tuple[dict, dict]],
                  progress: Optional[Callable[[int, int], None]] = None,

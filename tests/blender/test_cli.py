@@ -35,7 +35,8 @@ def test_cli_reconstructs_photos_into_a_blend(tmp_path):
                    "--collection", "From CLI", "--max-points", "500", "--known-cameras", known,
                    tmp_path=tmp_path)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
-    assert "pairs 2/2" in proc.stdout and "2 cameras ->" in proc.stdout
+    assert "pairs 2/2" in proc.stdout and "2 cameras in 'From CLI' ->" in proc.stdout
+    assert "DUSt3R note: Two photos are solved directly" in proc.stdout  # --niter unused
     bpy.ops.wm.open_mainfile(filepath=str(out))
     coll = bpy.data.collections["From CLI"]
     cams = [o for o in coll.objects if o.type == "CAMERA"]
@@ -103,9 +104,151 @@ def test_inside_blender_the_cli_uses_the_enabled_add_on_and_its_model_folder(add
     assert cli.package() is addon  # not a second copy of the package
     prefs = bpy.context.preferences.addons[addon.__name__].preferences
     prefs.model_dir = str(tmp_path)
-    args = cli.parser().parse_args(["a.jpg", "-o", "x.blend"])
-    cli.use_preferences(args, addon, bpy)
-    assert args.model_dir == str(tmp_path)
-    args = cli.parser().parse_args(["a.jpg", "-o", "x.blend", "--model-dir", "/elsewhere"])
-    cli.use_preferences(args, addon, bpy)
-    assert args.model_dir == "/elsewhere"
+    args = cli.parser(addon).parse_args(["a.jpg", "-o", "x.blend"])
+    model = cli.model_choice(args, addon)
+    assert model.folder == str(tmp_path)
+    assert model.allow_download is bpy.app.online_access is False  # module mode: offline
+    args = cli.parser(addon).parse_args(["a.jpg", "-o", "x.blend", "--model-dir", "/elsewhere",
+                                         "--online"])
+    model = cli.model_choice(args, addon)
+    assert model.folder == "/elsewhere" and model.allow_download
+
+
+# ------------------------------------------------------------------ bad input, in process
+# Each case: the arguments (PHOTOS, OUT, CKPT and DIR stand for real paths), a preparation
+# of the files, and the message. Every one must exit 1 with "DUSt3R error: ..." naming the
+# problem, print no traceback, and write nothing.
+
+def chattr(path: Path, flag: str) -> bool:
+    return subprocess.run(["chattr", flag, str(path)], capture_output=True).returncode == 0
+
+
+def known_file(tmp_path: Path, data) -> str:
+    path = tmp_path / "known.json"
+    path.write_text(json.dumps(data) if not isinstance(data, str) else data)
+    return str(path)
+
+
+BAD_INPUT = {
+    "output not a .blend": (lambda t: ["-o", t / "scene.obj"], "must be a .blend"),
+    "output is a folder": (lambda t: (t / "x.blend").mkdir() or ["-o", t / "x.blend"],
+                           "a folder of that name exists"),
+    "output under a file": (lambda t: [(t / "file").write_text("x"),
+                                       "-o", t / "file" / "x.blend"][1:],
+                            "is a file, not a folder"),
+    "base missing": (lambda t: ["--base", t / "nowhere.blend"], "does not exist"),
+    "base not a blend": (lambda t: [(t / "b.blend").write_text("hello"),
+                                    "--base", t / "b.blend"][1:], "is not a .blend file"),
+    "use-cameras without base": (lambda t: ["--use-cameras", "pose"], "--base"),
+    "focal text": (lambda t: ["--known-cameras", known_file(t, {"0": {"focal": "abc"}})],
+                   "photo 0: focal must be a number"),
+    "focal list": (lambda t: ["--known-cameras", known_file(t, {"0": {"focal": []}})],
+                   "photo 0: focal must be a number"),
+    "focal true": (lambda t: ["--known-cameras", known_file(t, {"0": {"focal": True}})],
+                   "photo 0: focal must be a number"),
+    "focal absurd": (lambda t: ["--known-cameras", known_file(t, {"1": {"focal": 1e30}})],
+                     "not a plausible focal length"),
+    "pp text": (lambda t: ["--known-cameras", known_file(t, {"0": {"pp": "ab"}})],
+                "principal point must be two numbers"),
+    "pose not a matrix": (lambda t: ["--known-cameras", known_file(t, {"0": {"c2w": [1, 2]}})],
+                          "pose must be a 4x4"),
+    "camera of a missing photo": (lambda t: ["--known-cameras", known_file(t, {"7": {}})],
+                                  "photo 7, but there are only 3 photos"),
+    "camera key misspelt": (lambda t: ["--known-cameras", known_file(t, {"0": {"fx": 500}})],
+                            "must be an object with the keys"),
+    "cameras not json": (lambda t: ["--known-cameras", known_file(t, "{oops")],
+                         "Cannot read the known cameras"),
+    "cameras file missing": (lambda t: ["--known-cameras", t / "none.json"], "does not exist"),
+    "cameras file a fifo": (lambda t: os.mkfifo(t / "fifo.json") or
+                            ["--known-cameras", t / "fifo.json"], "not a regular file"),
+    "max points negative": (lambda t: ["--max-points", "-1"], "Max points"),
+    "scale nan": (lambda t: ["--scale", "nan"], "Scale must be"),
+    "scale negative": (lambda t: ["--scale", "-1"], "Scale must be"),
+    "radius negative": (lambda t: ["--point-radius", "-1"], "Point radius"),
+    "radius nan": (lambda t: ["--point-radius", "nan"], "Point radius"),
+    "early stop negative": (lambda t: ["--early-stop", "-1"], "early stop"),
+    "iterations negative": (lambda t: ["--niter", "-1"], "iterations must be 0 or more"),
+    "learning rate zero": (lambda t: ["--lr", "0"], "learning rate must be positive"),
+    "confidence nan": (lambda t: ["--min-conf-thr", "nan"], "confidence threshold"),
+    "batch size zero": (lambda t: ["--batch-size", "0"], "batch size"),
+    "image size odd": (lambda t: ["--image-size", "17"], "image size"),
+    "graph unknown": (lambda t: ["--scene-graph", "star"], "Unknown scene graph"),
+    "reference outside": (lambda t: ["--scene-graph", "oneref-9"], "reference image 9"),
+}
+
+
+@pytest.fixture(scope="module")
+def cli_module(addon):
+    import importlib
+
+    return importlib.import_module(addon.__name__ + ".cli")
+
+
+@pytest.fixture(scope="module")
+def tiny_pth(tmp_path_factory) -> Path:
+    return write_pth(tmp_path_factory.mktemp("ckpt") / "tiny.pth", "tiny_linear")
+
+
+@pytest.mark.parametrize("case", sorted(BAD_INPUT))
+def test_bad_input_is_refused_with_a_clear_message(cli_module, tiny_pth, tmp_path, capsys,
+                                                   case):
+    prepare, message = BAD_INPUT[case]
+    photos = [write_photo(tmp_path / f"p{i}.jpg", (96, 72), seed=i) for i in range(3)]
+    extra = [str(a) for a in prepare(tmp_path)]
+    args = [*map(str, photos), "-o", str(tmp_path / "out.blend"), "--model", str(tiny_pth),
+            "--device", "cpu", "--niter", "2", *extra]
+    before = sorted(p.name for p in tmp_path.iterdir())
+    assert cli_module.main(args) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("DUSt3R error: ") and message in err, err
+    assert "Traceback" not in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == before  # nothing written
+
+
+@pytest.mark.parametrize("where", ["folder", "file"])
+def test_an_output_that_cannot_be_written_fails_before_any_work(cli_module, tmp_path, capsys,
+                                                                monkeypatch, where):
+    folder = tmp_path / "locked"
+    folder.mkdir()
+    target = folder / "scene.blend"
+    if where == "file":
+        target.write_bytes(b"BLENDER-old")
+    if not chattr(target if where == "file" else folder, "+i"):
+        pytest.skip("chattr +i is not available here")
+    loaded = []
+    monkeypatch.setattr(cli_module, "model_choice", lambda *a: loaded.append(1))
+    try:
+        photo = write_photo(tmp_path / "p.jpg", (96, 72))
+        assert cli_module.main([str(photo), "-o", str(target)]) == 1
+    finally:
+        chattr(target if where == "file" else folder, "-i")
+    err = capsys.readouterr().err
+    assert "DUSt3R error: Cannot" in err and str(target) in err and not loaded
+    assert sorted(folder.iterdir()) == ([target] if where == "file" else [])
+    if where == "file":
+        assert target.read_bytes() == b"BLENDER-old"
+
+
+def test_ctrl_c_at_start_up_exits_130_without_a_traceback(cli_module, monkeypatch, capsys):
+    def interrupted():
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli_module, "package", interrupted)
+    assert cli_module.main(["a.jpg", "-o", "x.blend"]) == 130
+    assert capsys.readouterr().err == "DUSt3R: interrupted\n"
+
+
+@pytest.mark.slow
+def test_without_a_base_the_output_holds_only_the_reconstruction(tmp_path):
+    photos = [write_photo(tmp_path / f"e{i}.jpg", (96, 72), seed=i) for i in range(3)]
+    ckpt = write_pth(tmp_path / "tiny.pth", "tiny_linear")
+    out = tmp_path / "empty_start.blend"
+    proc = run_cli(*photos, "-o", out, "--model", ckpt, "--device", "cpu", "--niter", "2",
+                   "--scene-graph", "swin-5", tmp_path=tmp_path)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert "DUSt3R note: The pair graph swin-5 with 3 photos" in proc.stdout
+    assert "6 pairs" in proc.stdout  # swin-2: no photo paired with itself
+    bpy.ops.wm.open_mainfile(filepath=str(out))
+    names = {o.name for o in bpy.data.objects}
+    assert not names & {"Cube", "Light", "Camera"}  # not the startup scene's
+    assert len(names) == 4  # the points and three cameras

@@ -45,7 +45,7 @@ def outcome(addon, truth):
     scene = bpy.context.scene
     rng = np.random.default_rng(0)
     reprojection, resolutions = [], []
-    for obj, k in zip(created["cameras"], order):
+    for obj, k in zip(created.cameras, order):
         addon.importer.cameras.activate_camera(scene, obj)  # the photo's resolution
         width, height = scene.render.resolution_x, scene.render.resolution_y
         resolutions.append((width, height))
@@ -56,7 +56,7 @@ def outcome(addon, truth):
         pixels = np.stack([ndc[:, 0] * width - 0.5, (1 - ndc[:, 1]) * height - 0.5], 1)
         reprojection.append(np.linalg.norm(pixels - uv[pick], axis=1))
     return dict(errors=errors, order=order, resolutions=resolutions,
-                reprojection=np.array(reprojection), n_cameras=len(created["cameras"]))
+                reprojection=np.array(reprojection), n_cameras=len(created.cameras))
 
 
 def test_every_photo_got_a_camera_at_its_upright_resolution(outcome, truth):
