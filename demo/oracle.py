@@ -1,5 +1,7 @@
-"""A stand-in for the network that knows the answer: pairwise point maps from ground truth.
+"""Stand-ins for the network that know the answer: pairwise point maps from ground truth.
 
+`PointMapPredictor` makes the pairwise outputs from what each view sees (its subclass says
+that); `GroundTruthPredictor` takes it from a rendered scene, the tests from analytic ones.
 For every pair (i, j) it gives what a perfect DUSt3R would: image i's points in camera i's
 frame (`pred1.pts3d`) and image j's points in camera i's frame (`pred2.pts3d_in_other_view`),
 on the exact network images `load_images` made (each view's `photo` maps network pixels to
@@ -29,9 +31,10 @@ from .truth import GroundTruth
 SKY_CONFIDENCE = 1.01  # raw network confidence is 1 + exp(x) > 1; log(1.01) weighs ~nothing
 
 
-@dataclass
-class GroundTruthPredictor:
-    """`predictor(pairs, progress, cancel) -> pairwise dict` from a rendered scene's truth.
+@dataclass(kw_only=True)
+class PointMapPredictor:
+    """`predictor(pairs, progress, cancel) -> pairwise dict` from known geometry: a subclass
+    says what every view sees (`camera_rays`), this class makes the pairwise outputs.
 
     noise: standard deviation of a 3D Gaussian added to every point, relative to its depth.
     outliers: fraction of the pixels of every prediction moved by a gross error (0.3 of
@@ -42,13 +45,26 @@ class GroundTruthPredictor:
     same output.
     """
 
-    truth: GroundTruth
     noise: float = 0.0
     outliers: float = 0.0
     scale_range: tuple[float, float] = (0.5, 2.0)
     confidence: float = 10.0
     seed: int = 0
     image_size: int = 512  # network image size to predict at (`core.predictor.Predictor`)
+
+    def camera_rays(self, view: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """What the network image of `view` sees: its pixels' rays [H,W,3] (z = 1, camera
+        frame), their z-depth [H,W] (inf where they hit nothing) and the camera-to-world."""
+        raise NotImplementedError
+
+    def camera_points(self, view: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(points [H,W,3] in the camera frame, sky mask, c2w): pixels that see nothing get a
+        point far behind the scene and, later, a confidence below any threshold, as the
+        network gives the sky."""
+        rays, depth, c2w = self.camera_rays(view)
+        sky = ~np.isfinite(depth)
+        depth = np.where(sky, 2 * depth[~sky].max() if (~sky).any() else 1.0, depth)
+        return rays * depth[..., None], sky, c2w
 
     def __call__(self, pairs: Sequence[tuple[dict, dict]],
                  progress: Optional[Callable[[int, int], None]] = None,
@@ -78,15 +94,6 @@ class GroundTruthPredictor:
                 "pred1": {"pts3d": field(0), "conf": field(1)},
                 "pred2": {"pts3d_in_other_view": field(2), "conf": field(3)}}
 
-    def camera_points(self, view: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Network image of `view` -> (points [H,W,3] in its camera frame, sky mask, c2w)."""
-        n = self.truth.index_of(view["photo"].path)
-        h, w = view["img"].shape[-2:]
-        rays, depth = self.truth.network_rays(n, view["photo"], (w, h))
-        sky = ~np.isfinite(depth)
-        depth[sky] = 2 * depth[~sky].max() if (~sky).any() else 1.0  # far behind the scene
-        return rays * depth[..., None], sky, self.truth.cameras[n].c2w
-
     def _pair(self, first, second, rng) -> tuple[np.ndarray, ...]:
         """pred1 pts3d, conf; pred2 pts3d_in_other_view, conf of one pair, float32."""
         (pts_i, sky_i, c2w_i), (pts_j, sky_j, c2w_j) = first, second
@@ -110,3 +117,17 @@ class GroundTruthPredictor:
             gross = rng.standard_normal(pts.shape, np.float32) * (0.3 * depth)
             pts = np.where(bad, pts + gross, pts)
         return pts
+
+
+@dataclass
+class GroundTruthPredictor(PointMapPredictor):
+    """What a perfect network gives for the photos of a rendered scene (`demo.truth`): their
+    rendered depth sampled at the network image's pixels."""
+
+    truth: GroundTruth
+
+    def camera_rays(self, view: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        n = self.truth.index_of(view["photo"].path)
+        h, w = view["img"].shape[-2:]
+        rays, depth = self.truth.network_rays(n, view["photo"], (w, h))
+        return rays, depth, self.truth.cameras[n].c2w

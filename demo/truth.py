@@ -97,6 +97,24 @@ class GroundTruth:
         return world, np.stack([u, v], -1).astype(np.float64)
 
 
+def look_at(centre, target, down=(0.0, 1.0, 0.0), roll_deg: float = 0.0) -> np.ndarray:
+    """OpenCV camera-to-world [4, 4] of a camera at `centre` looking at `target`, `down`
+    being the world direction that shows as down in the image (+y in OpenCV-like worlds,
+    -z in Z-up ones), rolled by `roll_deg` about the view axis."""
+    centre = np.asarray(centre, np.float64)
+    z = np.asarray(target, np.float64) - centre
+    z /= np.linalg.norm(z)
+    x = np.cross(np.asarray(down, np.float64), z)  # down x forward = right
+    x /= np.linalg.norm(x)
+    y = np.cross(z, x)
+    roll = np.radians(roll_deg)
+    x, y = np.cos(roll) * x + np.sin(roll) * y, -np.sin(roll) * x + np.cos(roll) * y
+    c2w = np.eye(4)
+    c2w[:3, :3] = np.stack([x, y, z], 1)
+    c2w[:3, 3] = centre
+    return c2w
+
+
 def write_ground_truth(folder: Path, cameras: list[TrueCamera]) -> Path:
     path = Path(folder) / GROUND_TRUTH
     path.write_text(json.dumps({"cameras": [c.to_json() for c in cameras]}, indent=1))

@@ -14,6 +14,8 @@ from typing import Optional, Sequence
 import numpy as np
 import torch
 
+from demo.truth import look_at  # noqa: F401  (the tests take it from here too)
+
 FLOOR = 1.5
 ROOM = 12.0
 
@@ -40,21 +42,6 @@ class SyntheticScene:
 
     def world_points(self, k: int) -> np.ndarray:
         return self.cam_points(k) @ self.c2w[k, :3, :3].T + self.c2w[k, :3, 3]
-
-
-def look_at(centre: np.ndarray, target: np.ndarray, roll_deg: float = 0.0) -> np.ndarray:
-    """c2w (OpenCV axes) of a camera at `centre` looking at `target`, world up = -y."""
-    z = target - centre
-    z = z / np.linalg.norm(z)
-    x = np.cross(np.array([0.0, 1.0, 0.0]), z)  # down x forward = right
-    x = x / np.linalg.norm(x)
-    y = np.cross(z, x)
-    roll = np.radians(roll_deg)
-    x, y = np.cos(roll) * x + np.sin(roll) * y, -np.sin(roll) * x + np.cos(roll) * y
-    c2w = np.eye(4)
-    c2w[:3, :3] = np.stack([x, y, z], 1)
-    c2w[:3, 3] = centre
-    return c2w
 
 
 def make_scene(n: int = 4, shapes: Optional[Sequence[tuple[int, int]]] = None,

@@ -17,23 +17,12 @@ from core.inference import run_pairs
 from core.model import build_model
 from core.pairs import make_pairs
 from demo.oracle import SKY_CONFIDENCE, GroundTruthPredictor
-from demo.truth import TrueCamera, load_ground_truth, sample_depth, save_photo, write_ground_truth
+from demo.truth import TrueCamera, look_at, load_ground_truth, sample_depth, save_photo, write_ground_truth
 
 # (width, height, focal, EXIF orientation) of the upright photos
 LANDSCAPE = [(640, 480, 520.0, 1), (800, 600, 700.0, 1), (640, 480, 600.0, 6)]
 MIXED = LANDSCAPE + [(480, 640, 450.0, 1), (600, 400, 480.0, 1)]
 FAR = 50.0  # the plane ends here: beyond it the rays see sky
-
-
-def look_at(centre, target):
-    """OpenCV camera-to-world looking from `centre` at `target`, world z up."""
-    forward = (target - centre) / np.linalg.norm(target - centre)
-    right = np.cross(forward, [0.0, 0.0, 1.0])
-    right /= np.linalg.norm(right)
-    c2w = np.eye(4)
-    c2w[:3, :3] = np.stack([right, np.cross(forward, right), forward], 1)
-    c2w[:3, 3] = centre
-    return c2w
 
 
 def plane_depth(cam: TrueCamera, uv: np.ndarray) -> np.ndarray:
@@ -52,7 +41,7 @@ def plane_scene(folder, specs):
     for k, (w, h, f, exif) in enumerate(specs):
         angle = 2 * np.pi * k / len(specs)
         centre = np.array([3 * np.cos(angle), 3 * np.sin(angle), 1.5])
-        c2w = look_at(centre, np.array([0.0, 0.0, 0.9]))  # horizon in view: sky on top
+        c2w = look_at(centre, np.array([0.0, 0.0, 0.9]), down=(0.0, 0.0, -1.0))  # horizon in view: sky on top
         cam = TrueCamera(f"photo_{k}.jpg", w, h, f, f, (w - 1) / 2, (h - 1) / 2, c2w, exif,
                          f"depth_{k}.npy")
         grid = np.stack(np.meshgrid(np.arange(w), np.arange(h)), -1).astype(np.float64)

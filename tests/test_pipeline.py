@@ -12,70 +12,45 @@ from PIL import Image
 
 from core import pipeline
 from core.errors import Cancelled, Dust3rError, OutOfMemory
+from demo.oracle import PointMapPredictor
+from demo.truth import look_at
 
 PHOTO = (96, 72)  # photo W, H; the network sees 64x48 (image_size 64)
 F0 = 80.0  # true focal in photo pixels
 PLANES = [(np.array([0.0, 0.0, -1.0]), -6.0), (np.array([0.0, -1.0, 0.0]), -1.5)]  # n.X = d
 
 
-def look_at(eye, target) -> np.ndarray:
-    z = np.asarray(target, float) - eye
-    z /= np.linalg.norm(z)
-    x = np.cross([0.0, 1.0, 0.0], z)
-    x /= np.linalg.norm(x)
-    c2w = np.eye(4)
-    c2w[:3, :3] = np.stack([x, np.cross(z, x), z], 1)
-    c2w[:3, 3] = eye
-    return c2w
-
-
 POSES = [look_at(np.array(e), [0.0, 0.5, 6.0]) for e in
          ([0.0, 0.0, 0.0], [0.8, -0.1, 0.3], [-0.7, 0.2, 0.5])]
 
 
-def world_points(view: dict, c2w: np.ndarray) -> np.ndarray:
-    """Exact world points of every network pixel: rays against the wall and floor planes."""
-    photo = view["photo"]
-    f, pp = photo.intrinsics_to_network(F0, (np.array(PHOTO) - 1) / 2)
-    w, h = photo.network_size
-    v, u = np.mgrid[0:h, 0:w].astype(np.float64)
-    rays = np.stack([(u - pp[0]) / f, (v - pp[1]) / f, np.ones_like(u)], -1) @ c2w[:3, :3].T
-    hits = []
-    for normal, d in PLANES:
-        t = (d - normal @ c2w[:3, 3]) / (rays @ normal)
-        hits.append(np.where(t > 0, t, np.inf))
-    t = np.minimum(*hits)
-    return c2w[:3, 3] + rays * t[..., None]
+class PlanesPredictor(PointMapPredictor):
+    """Exact pairwise point maps of the wall and the floor (one scale for all pairs), and
+    the number of pairs of every call in `calls`."""
+
+    def __init__(self, calls: list | None = None):
+        super().__init__(scale_range=(1.0, 1.0), confidence=5.0)
+        self.calls = calls
+
+    def camera_rays(self, view: dict):
+        photo, c2w = view["photo"], POSES[view["idx"]]
+        f, pp = photo.intrinsics_to_network(F0, (np.array(PHOTO) - 1) / 2)
+        w, h = photo.network_size
+        v, u = np.mgrid[0:h, 0:w].astype(np.float64)
+        rays = np.stack([(u - pp[0]) / f, (v - pp[1]) / f, np.ones_like(u)], -1)
+        world = rays @ c2w[:3, :3].T
+        hits = [(d - normal @ c2w[:3, 3]) / (world @ normal) for normal, d in PLANES]
+        depth = np.minimum(*[np.where(t > 0, t, np.inf) for t in hits])
+        return rays, depth, c2w
+
+    def __call__(self, pairs, progress=None, cancel=None):
+        if self.calls is not None:
+            self.calls.append(len(pairs))
+        return super().__call__(pairs, progress, cancel)
 
 
-def truth_predictor(calls: list | None = None):
-    """Exact pairwise point maps in the official layout: both images in camera i's frame."""
-
-    def predict(pairs, progress, cancel):
-        pts1, pts2, idx1, idx2 = [], [], [], []
-        for e, (a, b) in enumerate(pairs):
-            w2c = np.linalg.inv(POSES[a["idx"]])
-            for view, out in ((a, pts1), (b, pts2)):
-                pts = world_points(view, POSES[view["idx"]])
-                out.append(pts @ w2c[:3, :3].T + w2c[:3, 3])
-            idx1.append(a["idx"])
-            idx2.append(b["idx"])
-            progress(e + 1, len(pairs))
-        if calls is not None:
-            calls.append(len(pairs))
-        conf = torch.full((len(pairs),) + pts1[0].shape[:2], 5.0)
-        view = lambda idx, side: dict(  # noqa: E731
-            idx=idx, instance=[str(i) for i in idx],
-            img=torch.stack([p[side]["img"][0] for p in pairs]),
-            true_shape=torch.tensor(np.stack([p[side]["true_shape"][0] for p in pairs])),
-            photo=[p[side]["photo"] for p in pairs])
-        return dict(view1=view(idx1, 0), view2=view(idx2, 1),
-                    pred1=dict(pts3d=torch.tensor(np.stack(pts1), dtype=torch.float32), conf=conf),
-                    pred2=dict(pts3d_in_other_view=torch.tensor(np.stack(pts2),
-                                                                dtype=torch.float32),
-                               conf=conf.clone()))
-
-    return predict
+def truth_predictor(calls: list | None = None) -> PlanesPredictor:
+    return PlanesPredictor(calls)
 
 
 @pytest.fixture
