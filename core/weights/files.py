@@ -48,9 +48,10 @@ def read_pth(path: PathLike, *, trust_pickle: bool = False) -> tuple[dict, dict]
         raise
     except pickle.UnpicklingError as exc:
         found = None if trust_pickle else re.search(r"GLOBAL (\S+)", str(exc))
-        if found is None:
+        if found is None:  # torch's own text would advise weights_only=False: not for users
+            detail = re.search(r"WeightsUnpickler error:\s*(.+)", str(exc))
             raise CheckpointError(f"{path} is not a readable torch checkpoint (truncated or "
-                                  f"corrupt?): {exc}") from exc
+                                  f"corrupt?){f': {detail[1]}' if detail else ''}") from exc
         raise CheckpointError(
             f"{path} is not an official DUSt3R checkpoint: besides tensors it holds Python "
             f"objects ({found[1]}), which are not loaded because unpickling them could run "
