@@ -289,6 +289,14 @@ def _plan(path: str, size: int, square_ok: bool, patch_size: int) -> Photo:
     return Photo(path, upright, _orientation(tag), resized, box)
 
 
+def plan_images(paths: PathLike | Sequence[PathLike], size: int = 512, *,
+                square_ok: bool = False, patch_size: int = 16) -> list[Photo]:
+    """What `load_images` will do with each photo, read from the file headers alone (a few
+    milliseconds a photo, no pixels decoded): the same ImageError for every path and photo
+    that `load_images` refuses, except pixel data that turns out corrupt when decoded."""
+    return [_plan(path, size, square_ok, patch_size) for path in _resolve_paths(paths)]
+
+
 def _network_image(photo: Photo) -> torch.Tensor:
     """The network image of `photo` as uint8 [3,H,W]; the full-size photo is freed on
     return, before the next one is decoded."""
@@ -312,11 +320,11 @@ def load_images(paths: PathLike | Sequence[PathLike], size: int = 512, *, square
     Raises `ImageError` naming the file for a missing path, one that is not a regular file,
     the same file given twice, an unreadable, tiny or too thin photo, and when there are no
     photos at all; all but a photo whose pixel data is corrupt are found before any photo is
-    decoded.
+    decoded (`plan_images` finds them without loading).
     """
-    photos = [_plan(path, size, square_ok, patch_size) for path in _resolve_paths(paths)]
     views = []
-    for idx, photo in enumerate(photos):
+    for idx, photo in enumerate(plan_images(paths, size, square_ok=square_ok,
+                                            patch_size=patch_size)):
         pixels = _network_image(photo)
         width, height = photo.network_size
         views.append(dict(

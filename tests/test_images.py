@@ -17,7 +17,8 @@ from PIL import Image
 
 from core import images
 from core.errors import ImageError
-from core.images import Photo, image_extensions, list_images, load_images, open_upright
+from core.images import (Photo, image_extensions, list_images, load_images, open_upright,
+                         plan_images)
 
 
 def to_uint8(view):
@@ -451,9 +452,21 @@ def test_every_photo_is_checked_before_any_is_decoded(tmp_path, monkeypatch):
         load_images([tmp_path / "a.png", tmp_path / "b.png"])
     with pytest.raises(ImageError, match="Cannot read .*c.png"):
         load_images([tmp_path / "a.png", tmp_path / "c.png"])
-    os.mkfifo(tmp_path / "d.png")
-    with pytest.raises(ImageError, match="d.png is a named pipe"):
+    (tmp_path / "d.png").mkdir()
+    with pytest.raises(ImageError, match="d.png is a folder"):
         load_images([tmp_path / "a.png", tmp_path / "d.png"])
+    with pytest.raises(ImageError, match="b.png is too small"):
+        plan_images([tmp_path / "a.png", tmp_path / "b.png"])
+
+
+def test_plan_images_tells_what_load_images_does(tmp_path):
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    Image.fromarray(random_rgb(np.random.default_rng(23), 640, 480)).save(tmp_path / "a.jpg",
+                                                                          exif=exif)
+    Image.fromarray(random_rgb(np.random.default_rng(24), 300, 200)).save(tmp_path / "b.png")
+    for size in (512, 224):
+        assert plan_images(tmp_path, size) == [v["photo"] for v in load_images(tmp_path, size)]
 
 
 def test_an_exif_rotated_photo_that_is_too_thin_upright_is_refused(tmp_path):
