@@ -204,12 +204,8 @@ def _to_rgb(img: Image.Image, path: str) -> Image.Image:
     return img if img.mode == "RGB" else img.convert("RGB")
 
 
-def _orientation_tag(img: Image.Image) -> object:
-    """The EXIF orientation as stored (any type: ImageOps.exif_transpose looks it up as is)."""
-    return img.getexif().get(_ORIENTATION_TAG, 1)
-
-
 def _orientation(tag: object) -> int:
+    """The EXIF orientation tag as an int; 1 for a malformed one."""
     try:
         return int(tag)
     except (TypeError, ValueError):
@@ -230,7 +226,7 @@ def open_upright(path: PathLike) -> tuple[Image.Image, int]:
     """
     path = os.fspath(path)
     with _reading(path) as img:
-        tag = _orientation_tag(img)
+        tag = img.getexif().get(_ORIENTATION_TAG, 1)  # as exif_transpose reads it
         ImageOps.exif_transpose(img, in_place=True)  # no copy of an upright photo
         upright = _to_rgb(img, path)
     return upright, _orientation(tag)
@@ -267,14 +263,9 @@ def _resolve_paths(paths: PathLike | Sequence[PathLike]) -> list[str]:
     return files
 
 
-def _plan(path: str, size: int, square_ok: bool, patch_size: int) -> Photo:
-    """What loading will do to the photo at `path`, from its header alone (no pixels decoded),
-    so that a photo that cannot be used is refused before any is loaded."""
-    with _reading(path) as img:
-        tag = _orientation_tag(img)
-        _deep_scale(img, path)  # refuses integer pixels of unknown depth
-        w, h = img.size
-    upright = (h, w) if tag in _SWAPS_AXES else (w, h)
+def _photo(path: str, upright: tuple[int, int], orientation: int, size: int, square_ok: bool,
+           patch_size: int) -> Photo:
+    """What loading does to a photo of `upright` size; ImageError if it is tiny or too thin."""
     if min(upright) < patch_size:  # upscaling a thumbnail or an icon invents the image
         raise ImageError(f"{path} is too small: {upright[0]}x{upright[1]} pixels, but a "
                          f"photo needs at least {patch_size} pixels each way")
@@ -286,27 +277,40 @@ def _plan(path: str, size: int, square_ok: bool, patch_size: int) -> Photo:
             f"{width}x{height} for the network, which needs at least one "
             f"{patch_size}x{patch_size} patch each way (the short side must be at least "
             f"{patch_size}/{size} of the long side)")
-    return Photo(path, upright, _orientation(tag), resized, box)
+    return Photo(path, upright, orientation, resized, box)
+
+
+def _plan(path: str, size: int, square_ok: bool, patch_size: int) -> Photo:
+    """The `Photo` of the file at `path` from its header alone (no pixels decoded)."""
+    with _reading(path) as img:
+        # The EXIF the header holds: PngImageFile.getexif decodes every pixel to look for
+        # an EXIF chunk after them.
+        tag = Image.Image.getexif(img).get(_ORIENTATION_TAG, 1)
+        _deep_scale(img, path)  # refuses integer pixels of unknown depth
+        w, h = img.size
+    upright = (h, w) if tag in _SWAPS_AXES else (w, h)
+    return _photo(path, upright, _orientation(tag), size, square_ok, patch_size)
 
 
 def plan_images(paths: PathLike | Sequence[PathLike], size: int = 512, *,
                 square_ok: bool = False, patch_size: int = 16) -> list[Photo]:
     """What `load_images` will do with each photo, read from the file headers alone (a few
     milliseconds a photo, no pixels decoded): the same ImageError for every path and photo
-    that `load_images` refuses, except pixel data that turns out corrupt when decoded."""
+    that `load_images` refuses, except pixel data that turns out corrupt when decoded. (A PNG
+    whose EXIF orientation follows its pixels is only seen rotated once decoded.)"""
     return [_plan(path, size, square_ok, patch_size) for path in _resolve_paths(paths)]
 
 
-def _network_image(photo: Photo) -> torch.Tensor:
-    """The network image of `photo` as uint8 [3,H,W]; the full-size photo is freed on
-    return, before the next one is decoded."""
-    img, _ = open_upright(photo.path)
-    if img.size != photo.size:
-        raise ImageError(f"{photo.path} changed while the photos were loading")
+def _network_image(path: str, size: int, square_ok: bool,
+                   patch_size: int) -> tuple[torch.Tensor, Photo]:
+    """The network image of the photo at `path` as uint8 [3,H,W], and its `Photo`; the
+    full-size photo is freed on return, before the next one is decoded."""
+    img, orientation = open_upright(path)
+    photo = _photo(path, img.size, orientation, size, square_ok, patch_size)
     resample = (Image.Resampling.LANCZOS if max(img.size) > max(photo.resized)
                 else Image.Resampling.BICUBIC)
     net = img.resize(photo.resized, resample).crop(photo.crop)
-    return torch.from_numpy(np.array(net)).permute(2, 0, 1)
+    return torch.from_numpy(np.array(net)).permute(2, 0, 1), photo
 
 
 def load_images(paths: PathLike | Sequence[PathLike], size: int = 512, *, square_ok: bool = False,
@@ -322,10 +326,11 @@ def load_images(paths: PathLike | Sequence[PathLike], size: int = 512, *, square
     photos at all; all but a photo whose pixel data is corrupt are found before any photo is
     decoded (`plan_images` finds them without loading).
     """
+    files = [photo.path for photo in plan_images(paths, size, square_ok=square_ok,
+                                                 patch_size=patch_size)]
     views = []
-    for idx, photo in enumerate(plan_images(paths, size, square_ok=square_ok,
-                                            patch_size=patch_size)):
-        pixels = _network_image(photo)
+    for idx, path in enumerate(files):
+        pixels, photo = _network_image(path, size, square_ok, patch_size)
         width, height = photo.network_size
         views.append(dict(
             img=pixels.float().div(255).sub(0.5).div(0.5)[None],

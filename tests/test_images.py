@@ -13,9 +13,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from PIL import Image
+from PIL import Image, ImageFile
 
-from core import images
 from core.errors import ImageError
 from core.images import (Photo, image_extensions, list_images, load_images, open_upright,
                          plan_images)
@@ -444,10 +443,10 @@ def test_every_photo_is_checked_before_any_is_decoded(tmp_path, monkeypatch):
     Image.fromarray(random_rgb(np.random.default_rng(21), 8, 8)).save(tmp_path / "b.png")
     (tmp_path / "c.png").write_bytes(b"not a png")
 
-    def decoded(path):
-        raise AssertionError(f"{path} was decoded")
+    def decoded(img, *args):
+        raise AssertionError(f"{img.filename} was decoded")
 
-    monkeypatch.setattr(images, "open_upright", decoded)
+    monkeypatch.setattr(ImageFile.ImageFile, "load", decoded)
     with pytest.raises(ImageError, match="b.png is too small"):
         load_images([tmp_path / "a.png", tmp_path / "b.png"])
     with pytest.raises(ImageError, match="Cannot read .*c.png"):
