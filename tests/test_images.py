@@ -339,23 +339,20 @@ def pillow_rgb(path):
 
 
 @pytest.mark.parametrize("mode, name", [
-    ("1", "bilevel.png"), ("P", "palette.png"), ("LA", "grey_alpha.png"), ("PA", "palette_alpha.tif"),
-    ("RGBA", "alpha.png"), ("CMYK", "print.jpg"), ("CMYK", "print.tif"), ("YCbCr", "video.tif"),
-    ("LAB", "lab.tif")])
+    ("1", "bilevel.png"), ("P", "palette.png"), ("LA", "grey_alpha.png"),
+    ("PA", "palette_alpha.tif"), ("RGBA", "alpha.png"), ("CMYK", "print.jpg"),
+    ("CMYK", "print.tif"), ("YCbCr", "video.tif"), ("LAB", "lab.tif")])
 def test_eight_bit_modes_become_rgb_as_pillow_converts_them(tmp_path, mode, name):
     rng = np.random.default_rng(15)
     rgb = Image.fromarray(random_rgb(rng, 512, 384))
-    if mode == "LA":
-        img = Image.fromarray(random_rgb(rng, 512, 384)[..., :2], "LA")
+    alpha = Image.fromarray(random_rgb(rng, 512, 384)[..., 0])
+    if mode in ("LA", "RGBA"):
+        img = rgb.convert(mode[:-1])
+        img.putalpha(alpha)
     elif mode == "PA":
         img = rgb.convert("P").convert("PA")
-    elif mode == "P":
-        img = rgb.convert("P")
-        img.info["transparency"] = 3
-    elif mode == "RGBA":
-        img = Image.fromarray(np.dstack([random_rgb(rng, 512, 384), random_rgb(rng, 512, 384)[..., 0]]))
     else:
-        img = rgb.convert(mode)
+        img = rgb.convert(mode)  # P: saved with a transparent palette entry
     img.save(tmp_path / name, **({"transparency": 3} if mode == "P" else {}))
     with Image.open(tmp_path / name) as stored:
         assert stored.mode == mode
@@ -419,7 +416,8 @@ def test_the_same_photo_twice_is_named(tmp_path, monkeypatch, spelling):
     Image.fromarray(random_rgb(np.random.default_rng(18), 32, 24)).save(tmp_path / "b.png")
     monkeypatch.chdir(tmp_path)
     other = {"same": str(photo), "relative": "a.png", "dotted": f"{tmp_path}/./sub/../a.png",
-             "symlink": str(tmp_path / "link.png"), "hardlink": str(tmp_path / "hard.png")}[spelling]
+             "symlink": str(tmp_path / "link.png"),
+             "hardlink": str(tmp_path / "hard.png")}[spelling]
     (tmp_path / "sub").mkdir()
     if spelling == "symlink":
         os.symlink(photo, other)

@@ -86,7 +86,8 @@ def download(source: str, model_dir: Optional[PathLike] = None, progress: Progre
         return folder
     if not allow_download:
         raise CheckpointError(f"{repo} is not in {folder} and online access is off, so it "
-                              f"cannot be downloaded: allow online access, or {_copy(repo, folder)}")
+                              f"cannot be downloaded: allow online access, or "
+                              f"{_copy(repo, folder)}")
     if offline:
         raise CheckpointError(f"{repo} is not in {folder} and HF_HUB_OFFLINE is set, so it "
                               f"cannot be downloaded: unset it, or {_copy(repo, folder)}")
