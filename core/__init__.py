@@ -14,6 +14,7 @@ Data flows one way, one module per step:
     pipeline   JobParams and run(): photos in, Scene out
     jobs       one background job: thread, progress, cancel (no bpy)
     dependencies  which runtime packages are present; installing the missing ones
+    paths      what a user-given path is (a FIFO named x.jpg is refused before it is opened)
 
 Modules import each other relatively so the package works both as `core` (tests, scripts)
 and inside the installed extension (`bl_ext.<repo>.<id>.core`).

@@ -5,18 +5,18 @@ top-left pixel's centre is (0, 0) and its outer corner (-0.5, -0.5).
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 from dataclasses import dataclass
-from typing import Sequence, Union
+from typing import Iterator, Optional, Sequence
 
 import numpy as np
 import torch
 from PIL import Image, ImageFile, ImageOps
 
 from .errors import ImageError
-
-PathLike = Union[str, "os.PathLike[str]"]
+from .paths import PathLike, special_kind
 
 
 @dataclass(frozen=True)
@@ -138,24 +138,102 @@ def network_geometry(size: tuple[int, int], target: int = 512, *, square_ok: boo
     return (w1, h1), box
 
 
-def open_upright(path: str) -> tuple[Image.Image, int]:
-    """The photo as RGB with its EXIF orientation applied, and the orientation tag as stored."""
+# EXIF orientations whose transposition swaps width and height; compared with the raw tag
+# value the way ImageOps.exif_transpose looks it up.
+_SWAPS_AXES = frozenset({5, 6, 7, 8})
+
+
+@contextlib.contextmanager
+def _reading(path: str) -> Iterator[Image.Image]:
+    """`Image.open(path)`, refusing anything but a regular file before opening it, with
+    Pillow's errors (also those raised in the block) as an ImageError naming the file."""
+    kind = special_kind(path)
+    if kind:
+        raise ImageError(f"{path} is {kind}, not an image file")
     try:
         with Image.open(path) as img:
-            orientation = img.getexif().get(_ORIENTATION_TAG, 1)
-            upright = ImageOps.exif_transpose(img).convert("RGB")
+            yield img
     except Image.DecompressionBombError as exc:
         raise ImageError(f"Cannot load {path}: {exc}") from exc
     except (OSError, ValueError, SyntaxError) as exc:
         raise ImageError(f"Cannot read {path} as an image ({exc})") from exc
+
+
+def _deep_scale(img: Image.Image, path: str) -> Optional[tuple[float, float]]:
+    """(offset, scale) that map the samples of a 16-bit, integer or float image to 0..255 as
+    (v + offset) * scale; None for the 8-bit modes that Pillow converts to RGB itself.
+
+    Integers scale by the bit depth the file declares (a TIFF's BitsPerSample: 4095 is white
+    in a 12-bit TIFF; Pillow widens PGM samples to 16 bits), signed ones from their minimum.
+    """
+    if img.mode == "F":
+        return 0.0, 255.0  # display values: 0..1 is black..white
+    if img.mode != "I" and not img.mode.startswith("I;16"):
+        return None
+    if img.format == "TIFF":
+        bits, sample_format = (_first(img.tag_v2.get(tag, default))
+                               for tag, default in ((258, 32), (339, 1)))
+        signed = sample_format == 2
+    elif img.mode != "I" or img.format == "PPM":
+        bits, signed = 16, False
+    else:
+        raise ImageError(f"{path} has 32-bit integer pixels in a {img.format} file, which does "
+                         "not say their bit depth; save it as an 8- or 16-bit PNG or TIFF")
+    return (2.0 ** (bits - 1) if signed else 0.0), 255 / (2.0 ** bits - 1)
+
+
+def _first(value: object) -> int:
+    """A TIFF tag's value: one number per sample (a tuple), or one number."""
+    return int(value[0] if isinstance(value, tuple) else value)
+
+
+def _to_rgb(img: Image.Image, path: str) -> Image.Image:
+    """The image as 8-bit RGB: deep samples scaled by `_deep_scale`, other modes as Pillow
+    converts them; an RGB image itself (no copy)."""
+    scaling = _deep_scale(img, path)
+    if scaling is not None:
+        offset, scale = scaling
+        values = np.asarray(img)
+        if values.dtype == np.int32 and not offset:
+            values = values.view(np.uint32)  # Pillow keeps unsigned 32-bit samples in int32
+        levels = values.astype(np.float32)
+        levels += offset
+        levels *= scale
+        np.nan_to_num(levels, copy=False)  # NaN is black, infinities are clipped below
+        img = Image.fromarray(np.rint(levels.clip(0, 255, out=levels)).astype(np.uint8))
+    return img if img.mode == "RGB" else img.convert("RGB")
+
+
+def _orientation(tag: object) -> int:
+    """The EXIF orientation tag as an int; 1 for a malformed one."""
     try:
-        orientation = int(orientation)
+        return int(tag)
     except (TypeError, ValueError):
-        orientation = 1  # a malformed tag, which exif_transpose ignores as well
-    return upright, orientation
+        return 1  # a malformed tag, which exif_transpose ignores as well
+
+
+def open_upright(path: PathLike) -> tuple[Image.Image, int]:
+    """The photo as 8-bit RGB with its EXIF orientation applied, and the orientation tag as
+    stored (1 when absent or malformed).
+
+    8-bit photos become RGB as the official loader converts them (alpha dropped, palettes
+    looked up, CMYK, YCbCr and LAB converted by Pillow). Deeper samples become 8-bit by the
+    bit depth the file declares: 16-bit grey and integer images scale their full range to
+    0..255 (a 12-bit TIFF by 4095), 16-bit RGB keeps Pillow's high byte, and float images
+    take 0..1 as display values (no tone mapping: HDR values above 1 clip to white, negative
+    ones and NaN are black). Raises ImageError naming the file when it is not a regular file
+    or not a readable image.
+    """
+    path = os.fspath(path)
+    with _reading(path) as img:
+        tag = img.getexif().get(_ORIENTATION_TAG, 1)  # as exif_transpose reads it
+        ImageOps.exif_transpose(img, in_place=True)  # no copy of an upright photo
+        upright = _to_rgb(img, path)
+    return upright, _orientation(tag)
 
 
 def _resolve_paths(paths: PathLike | Sequence[PathLike]) -> list[str]:
+    """The photo files of `paths`, each an existing regular file, none given twice."""
     if isinstance(paths, (str, os.PathLike)):
         path = os.fspath(paths)
         if os.path.isdir(path):
@@ -163,17 +241,76 @@ def _resolve_paths(paths: PathLike | Sequence[PathLike]) -> list[str]:
             if not files:
                 raise ImageError(f"No image files in the folder {path} (looked for "
                                  f"{', '.join(sorted(image_extensions()))})")
-            return files
-        paths = [path]
+            paths = files
+        else:
+            paths = [path]
     files = [os.fspath(p) for p in paths]
     if not files:
         raise ImageError("No images given")
+    seen: dict[tuple[int, int], str] = {}
     for path in files:
         if not os.path.exists(path):
             raise ImageError(f"Image not found: {path}")
-        if os.path.isdir(path):
-            raise ImageError(f"{path} is a folder, not an image file")
+        kind = special_kind(path)
+        if kind:
+            raise ImageError(f"{path} is {kind}, not an image file")
+        stat = os.stat(path)  # the file itself: another spelling or a link finds the same one
+        key = (stat.st_dev, stat.st_ino)
+        if key in seen:
+            raise ImageError(f"{path} is the same file as {seen[key]}: each photo may be given "
+                             "only once (a photo paired with itself tells nothing about depth)")
+        seen[key] = path
     return files
+
+
+def _photo(path: str, upright: tuple[int, int], orientation: int, size: int, square_ok: bool,
+           patch_size: int) -> Photo:
+    """What loading does to a photo of `upright` size; ImageError if it is tiny or too thin."""
+    if min(upright) < patch_size:  # upscaling a thumbnail or an icon invents the image
+        raise ImageError(f"{path} is too small: {upright[0]}x{upright[1]} pixels, but a "
+                         f"photo needs at least {patch_size} pixels each way")
+    resized, box = network_geometry(upright, size, square_ok=square_ok, patch_size=patch_size)
+    width, height = box[2] - box[0], box[3] - box[1]
+    if width < patch_size or height < patch_size:
+        raise ImageError(
+            f"{path} is too narrow: its {upright[0]}x{upright[1]} pixels become "
+            f"{width}x{height} for the network, which needs at least one "
+            f"{patch_size}x{patch_size} patch each way (the short side must be at least "
+            f"{patch_size}/{size} of the long side)")
+    return Photo(path, upright, orientation, resized, box)
+
+
+def _plan(path: str, size: int, square_ok: bool, patch_size: int) -> Photo:
+    """The `Photo` of the file at `path` from its header alone (no pixels decoded)."""
+    with _reading(path) as img:
+        # The EXIF the header holds: PngImageFile.getexif decodes every pixel to look for
+        # an EXIF chunk after them.
+        tag = Image.Image.getexif(img).get(_ORIENTATION_TAG, 1)
+        _deep_scale(img, path)  # refuses integer pixels of unknown depth
+        w, h = img.size
+    upright = (h, w) if tag in _SWAPS_AXES else (w, h)
+    return _photo(path, upright, _orientation(tag), size, square_ok, patch_size)
+
+
+def plan_images(paths: PathLike | Sequence[PathLike], size: int = 512, *,
+                square_ok: bool = False, patch_size: int = 16) -> list[Photo]:
+    """What `load_images` will do with each photo, read from the file headers alone (a few
+    milliseconds a photo, no pixels decoded): the same ImageError for every path and photo
+    that `load_images` refuses, except pixel data that turns out corrupt when decoded. (A PNG
+    whose EXIF orientation follows its pixels is only seen rotated once decoded.)"""
+    return [_plan(path, size, square_ok, patch_size) for path in _resolve_paths(paths)]
+
+
+def _network_image(path: str, size: int, square_ok: bool,
+                   patch_size: int) -> tuple[torch.Tensor, Photo]:
+    """The network image of the photo at `path` as uint8 [3,H,W], and its `Photo`; the
+    full-size photo is freed on return, before the next one is decoded."""
+    img, orientation = open_upright(path)
+    photo = _photo(path, img.size, orientation, size, square_ok, patch_size)
+    resample = (Image.Resampling.LANCZOS if max(img.size) > max(photo.resized)
+                else Image.Resampling.BICUBIC)
+    net = img.resize(photo.resized, resample).crop(photo.crop)
+    return torch.from_numpy(np.array(net)).permute(2, 0, 1), photo
 
 
 def load_images(paths: PathLike | Sequence[PathLike], size: int = 512, *, square_ok: bool = False,
@@ -182,32 +319,24 @@ def load_images(paths: PathLike | Sequence[PathLike], size: int = 512, *, square
 
     `paths` is a folder (its image files in sorted name order) or a list of image files.
     Each view: `img` float32 [1,3,H,W] in [-1, 1], `true_shape` int32 [[H, W]] (numpy, as
-    the official loader), `idx`, `instance` = str(idx), and `photo` (a `Photo`).
-    Raises `ImageError` naming the file for a missing, unreadable, tiny or too thin photo, and
-    when there are no photos at all.
+    the official loader), `idx`, `instance` = str(idx), and `photo` (a `Photo`). Pixels in
+    other bit depths than 8 become 8-bit as `open_upright` says.
+    Raises `ImageError` naming the file for a missing path, one that is not a regular file,
+    the same file given twice, an unreadable, tiny or too thin photo, and when there are no
+    photos at all; all but a photo whose pixel data is corrupt are found before any photo is
+    decoded (`plan_images` finds them without loading).
     """
+    files = [photo.path for photo in plan_images(paths, size, square_ok=square_ok,
+                                                 patch_size=patch_size)]
     views = []
-    for idx, path in enumerate(_resolve_paths(paths)):
-        img, orientation = open_upright(path)
-        if min(img.size) < patch_size:  # upscaling a thumbnail or an icon invents the image
-            raise ImageError(f"{path} is too small: {img.size[0]}x{img.size[1]} pixels, but a "
-                             f"photo needs at least {patch_size} pixels each way")
-        resized, box = network_geometry(img.size, size, square_ok=square_ok, patch_size=patch_size)
-        width, height = box[2] - box[0], box[3] - box[1]
-        if width < patch_size or height < patch_size:
-            raise ImageError(
-                f"{path} is too narrow: its {img.size[0]}x{img.size[1]} pixels become "
-                f"{width}x{height} for the network, which needs at least one "
-                f"{patch_size}x{patch_size} patch each way (the short side must be at least "
-                f"{patch_size}/{size} of the long side)")
-        resample = Image.Resampling.LANCZOS if max(img.size) > max(resized) else Image.Resampling.BICUBIC
-        net = img.resize(resized, resample).crop(box)
-        pixels = torch.from_numpy(np.asarray(net).copy()).permute(2, 0, 1)
+    for idx, path in enumerate(files):
+        pixels, photo = _network_image(path, size, square_ok, patch_size)
+        width, height = photo.network_size
         views.append(dict(
             img=pixels.float().div(255).sub(0.5).div(0.5)[None],
             true_shape=np.int32([[height, width]]),
             idx=idx,
             instance=str(idx),
-            photo=Photo(path, img.size, orientation, resized, box),
+            photo=photo,
         ))
     return views

@@ -1,9 +1,17 @@
-"""Test helpers: the official tiny-model fixtures, and checkpoint files in the official layouts."""
+"""Test helpers: the official tiny-model fixtures, checkpoint files in the official layouts, and
+local servers that stand in for the Hugging Face hub (answering, silent, or absent)."""
 from __future__ import annotations
 
 import argparse
+import contextlib
+import hashlib
 import json
+import re
+import socket
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Iterator
 
 import torch
 from safetensors import safe_open
@@ -108,3 +116,84 @@ def write_hub_folder(folder: Path, name: str) -> Path:
     model = build_model(config, fixture_state_dict(fixture_tensors(name)))
     save_model(model, str(folder / "model.safetensors"))
     return folder
+
+
+# ------------------------------------------------------------------------------ a local hub
+
+@contextlib.contextmanager
+def serve_hub(repos: dict[str, Path]) -> Iterator[tuple[str, list[str]]]:
+    """A local HTTP server that answers like the Hugging Face hub for the files of `repos`
+    (repo id -> folder): HEAD and GET /<repo>/resolve/main/<file> with the hub's headers, 404
+    with its error codes otherwise. Yields its endpoint and the requests it gets."""
+    requests: list[str] = []
+
+    class Hub(BaseHTTPRequestHandler):
+        def do_HEAD(self):
+            self.reply(body=False)
+
+        def do_GET(self):
+            self.reply(body=True)
+
+        def log_message(self, *args):
+            pass
+
+        def reply(self, body: bool) -> None:
+            requests.append(f"{self.command} {self.path}")
+            match = re.fullmatch(r"/([^/]+/[^/]+)/resolve/main/(.+)", self.path)
+            folder = repos.get(match[1]) if match else None
+            file = folder / match[2] if folder else None
+            if file is None or not file.is_file():
+                self.send_response(404)
+                self.send_header("X-Error-Code", "EntryNotFound" if folder else "RepoNotFound")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
+            data = file.read_bytes()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(data)))
+            self.send_header("ETag", f'"{hashlib.sha256(data).hexdigest()}"')
+            self.send_header("X-Repo-Commit", "0" * 40)
+            self.end_headers()
+            if body:
+                self.wfile.write(data)
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Hub)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", requests
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@contextlib.contextmanager
+def silent_server() -> Iterator[str]:
+    """An endpoint that accepts connections and never answers; yields its URL."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    held: list[socket.socket] = []
+    listener.settimeout(0.1)
+    stop = threading.Event()
+
+    def accept() -> None:
+        while not stop.is_set():
+            try:
+                held.append(listener.accept()[0])
+            except OSError:  # the 0.1 s accept timeout: look at `stop` again
+                continue
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}"
+    finally:
+        stop.set()
+        thread.join()
+        for conn in held:
+            conn.close()
+        listener.close()
+
+
+def closed_port() -> int:
+    """A local TCP port that nothing listens on (bound, then closed)."""
+    with socket.create_server(("127.0.0.1", 0)) as probe:
+        return probe.getsockname()[1]

@@ -1,14 +1,23 @@
 """load_images reproduces the official loader: sizes, crops, filters, tensors, EXIF, errors."""
 import json
+import os
+import re
+import signal
+import socket
+import struct
+import subprocess
+import sys
 import zlib
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-from PIL import Image
+from PIL import Image, ImageFile
 
 from core.errors import ImageError
-from core.images import Photo, image_extensions, list_images, load_images
+from core.images import (Photo, image_extensions, list_images, load_images, open_upright,
+                         plan_images)
 
 
 def to_uint8(view):
@@ -192,3 +201,308 @@ def test_too_thin_photos_are_rejected_with_the_minimum(tmp_path):
     # 2000x64 -> 512x16 is the thinnest that still works.
     Image.fromarray(random_rgb(np.random.default_rng(12), 2000, 64)).save(tmp_path / "ok.png")
     assert load_images([tmp_path / "ok.png"])[0]["true_shape"].tolist() == [[16, 512]]
+
+
+# ------------------------------------------------------------------------------ bit depths
+# Fixtures at the network size (512x384): no resampling, so each pixel shows the conversion.
+
+def write_png16(path, samples):
+    """A 16-bit PNG (grey, grey+alpha, RGB or RGBA by the channel count), written by hand:
+    Pillow cannot write 16-bit colour."""
+    h, w = samples.shape[:2]
+    channels = 1 if samples.ndim == 2 else samples.shape[2]
+    rows = samples.astype(">u2").reshape(h, -1)
+    raw = b"".join(b"\0" + row.tobytes() for row in rows)  # filter type 0 per row
+
+    def chunk(kind, data):
+        return (struct.pack(">I", len(data)) + kind + data
+                + struct.pack(">I", zlib.crc32(kind + data)))
+
+    colour = {1: 0, 2: 4, 3: 2, 4: 6}[channels]
+    path.write_bytes(b"\x89PNG\r\n\x1a\n"
+                     + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 16, colour, 0, 0, 0))
+                     + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+
+
+def write_tiff(path, samples, bits=None, sample_format=1):
+    """An uncompressed little-endian TIFF, written by hand for what Pillow does not write
+    (12-bit, unsigned 32-bit, 16-bit RGB). `samples` holds the stored values; 12-bit ones
+    are packed two to three bytes."""
+    h, w = samples.shape[:2]
+    channels = 1 if samples.ndim == 2 else samples.shape[2]
+    bits = bits or samples.dtype.itemsize * 8
+    if bits == 12:
+        pairs = samples.astype(np.uint16).reshape(-1, 2)
+        data = np.stack([pairs[:, 0] >> 4, (pairs[:, 0] & 15) << 4 | pairs[:, 1] >> 8,
+                         pairs[:, 1] & 255], 1).astype(np.uint8).tobytes()
+    else:
+        data = samples.astype(samples.dtype.newbyteorder("<")).tobytes()
+    per_sample = struct.pack(f"<{channels}H", *[bits] * channels)  # BitsPerSample values
+    formats = struct.pack(f"<{channels}H", *[sample_format] * channels)
+    extra = per_sample + formats
+    data_at, extra_at = 8, 8 + len(data)
+
+    def short_or_offset(values_at):  # one SHORT inline, several at an offset
+        return struct.pack("<HH", bits, 0) if channels == 1 else struct.pack("<I", values_at)
+
+    tags = [(256, 4, 1, struct.pack("<I", w)), (257, 4, 1, struct.pack("<I", h)),
+            (258, 3, channels, short_or_offset(extra_at)), (259, 3, 1, struct.pack("<HH", 1, 0)),
+            (262, 3, 1, struct.pack("<HH", 2 if channels == 3 else 1, 0)),
+            (273, 4, 1, struct.pack("<I", data_at)), (277, 3, 1, struct.pack("<HH", channels, 0)),
+            (278, 4, 1, struct.pack("<I", h)), (279, 4, 1, struct.pack("<I", len(data))),
+            (339, 3, channels, struct.pack("<HH", sample_format, 0) if channels == 1
+             else struct.pack("<I", extra_at + len(per_sample)))]
+    ifd = struct.pack("<H", len(tags)) + b"".join(
+        struct.pack("<HHI", tag, kind, count) + value for tag, kind, count, value in tags)
+    path.write_bytes(b"II*\0" + struct.pack("<I", extra_at + len(extra)) + data + extra
+                     + ifd + b"\0\0\0\0")
+
+
+def gradient(top, dtype=np.float64):
+    """A 512x384 ramp over 0..top: every column a value, each row a little brighter."""
+    ramp = np.linspace(0, 1, 512)[None, :] * np.linspace(0.25, 1, 384)[:, None]
+    return np.round(ramp * top).astype(dtype)
+
+
+def grey_of(view):
+    pixels = to_uint8(view).astype(int)
+    assert np.array_equal(pixels[..., 0], pixels[..., 1])
+    assert np.array_equal(pixels[..., 0], pixels[..., 2])
+    return pixels[..., 0]
+
+
+@pytest.mark.parametrize("name, mode, top", [
+    ("png16.png", "I;16", 65535), ("tiff16.tif", "I;16", 65535),
+    ("tiff16be.tif", "I;16B", 65535), ("tiff12.tif", "I;16", 4095),
+    ("pgm16.pgm", "I", 65535), ("pgm12.pgm", "I", 4095),
+    ("signed16.tif", "I", 65535), ("int32.tif", "I", 2**32 - 1),
+    ("uint32.tif", "I", 2**32 - 1)])
+def test_deep_grey_is_scaled_by_the_bit_depth_the_file_declares(tmp_path, name, mode, top):
+    values = gradient(top)
+    path = tmp_path / name
+    if name == "png16.png":
+        write_png16(path, values.astype(np.uint16))
+    elif name == "tiff16.tif":
+        Image.fromarray(values.astype(np.uint16)).save(path)
+    elif name == "tiff16be.tif":
+        Image.frombytes("I;16B", (512, 384), values.astype(">u2").tobytes()).save(path)
+    elif name == "tiff12.tif":
+        write_tiff(path, values.astype(np.uint16), bits=12)
+    elif name.startswith("pgm"):
+        path.write_bytes(f"P5 512 384 {top}\n".encode() + values.astype(">u2").tobytes())
+    elif name == "signed16.tif":  # the signed range, from its minimum
+        write_tiff(path, (values - 32768).astype(np.int16), sample_format=2)
+    elif name == "int32.tif":
+        Image.fromarray((values - 2**31).astype(np.int32)).save(path)  # Pillow: signed 32
+    else:
+        write_tiff(path, values.astype(np.uint32))
+    with Image.open(path) as img:
+        assert img.mode == mode  # the Pillow mode this case covers
+    eight_bit = np.round(values * 255 / top)
+    assert np.abs(grey_of(load_images([path])[0]) - eight_bit).max() <= 1
+
+
+def test_sixteen_bit_grey_matches_its_eight_bit_version(tmp_path):
+    eight = gradient(255, np.uint8)
+    Image.fromarray(eight).save(tmp_path / "eight.png")
+    write_png16(tmp_path / "sixteen.png", eight.astype(np.uint16) * 257)
+    ours = [to_uint8(v) for v in load_images([tmp_path / "eight.png", tmp_path / "sixteen.png"])]
+    np.testing.assert_array_equal(ours[0], ours[1])
+    np.testing.assert_array_equal(ours[0][..., 0], eight)
+
+
+@pytest.mark.parametrize("writer, alpha", [("png", False), ("png", True), ("tiff", False)])
+def test_sixteen_bit_colour_is_within_one_level_of_its_eight_bit_version(tmp_path, writer, alpha):
+    values = np.dstack([gradient(65535), gradient(65535)[::-1], gradient(65535)[:, ::-1]]
+                       + [np.full((384, 512), 1000)] * alpha)
+    path = tmp_path / f"colour.{writer}"
+    (write_png16 if writer == "png" else write_tiff)(path, values.astype(np.uint16))
+    eight_bit = np.round(values[..., :3] * 255 / 65535)
+    assert np.abs(to_uint8(load_images([path])[0]) - eight_bit).max() <= 1
+
+
+def test_float_pixels_are_display_values_clipped_to_0_1(tmp_path):
+    values = gradient(1.0).astype(np.float32) * 1.5 - 0.25  # -0.25 .. 1.25
+    values[0, :8] = np.nan
+    Image.fromarray(values).save(tmp_path / "float.tif")
+    with Image.open(tmp_path / "float.tif") as img:
+        assert img.mode == "F"
+    expected = np.round(np.clip(np.nan_to_num(values) * 255, 0, 255))
+    grey = grey_of(load_images([tmp_path / "float.tif"])[0])
+    assert np.abs(grey - expected).max() <= 1
+    assert (grey[0, :8] == 0).all() and grey.max() == 255 and grey.min() == 0
+
+
+def pillow_rgb(path):
+    with Image.open(path) as img:
+        return np.asarray(img.convert("RGB"))
+
+
+@pytest.mark.parametrize("mode, name", [
+    ("1", "bilevel.png"), ("P", "palette.png"), ("LA", "grey_alpha.png"),
+    ("PA", "palette_alpha.tif"), ("RGBA", "alpha.png"), ("CMYK", "print.jpg"),
+    ("CMYK", "print.tif"), ("YCbCr", "video.tif"), ("LAB", "lab.tif")])
+def test_eight_bit_modes_become_rgb_as_pillow_converts_them(tmp_path, mode, name):
+    rng = np.random.default_rng(15)
+    rgb = Image.fromarray(random_rgb(rng, 512, 384))
+    alpha = Image.fromarray(random_rgb(rng, 512, 384)[..., 0])
+    if mode in ("LA", "RGBA"):
+        img = rgb.convert(mode[:-1])
+        img.putalpha(alpha)
+    elif mode == "PA":
+        img = rgb.convert("P").convert("PA")
+    else:
+        img = rgb.convert(mode)  # P: saved with a transparent palette entry
+    img.save(tmp_path / name, **({"transparency": 3} if mode == "P" else {}))
+    with Image.open(tmp_path / name) as stored:
+        assert stored.mode == mode
+    np.testing.assert_array_equal(to_uint8(load_images([tmp_path / name])[0]),
+                                  pillow_rgb(tmp_path / name))
+
+
+def test_integer_pixels_of_unknown_depth_are_refused(tmp_path):
+    """A FITS file of 32-bit integers (written by hand): the format has no bit depth for them."""
+    cards = ["SIMPLE  =                    T", "BITPIX  =                   32",
+             "NAXIS   =                    2", "NAXIS1  =                  512",
+             "NAXIS2  =                  384", "END"]
+    header = "".join(card.ljust(80) for card in cards).ljust(2880).encode()
+    data = np.full((384, 512), 70000, ">i4").tobytes()
+    (tmp_path / "deep.fits").write_bytes(header + data + bytes(-len(data) % 2880))
+    with Image.open(tmp_path / "deep.fits") as img:
+        assert img.mode == "I"
+    with pytest.raises(ImageError, match=r"deep.fits has 32-bit integer pixels in a FITS file"):
+        load_images([tmp_path / "deep.fits"])
+
+
+# ------------------------------------------------------------------------- paths and files
+
+@pytest.fixture
+def no_hang():
+    """Fail with TimeoutError instead of blocking forever (opening a FIFO waits for a writer)."""
+    def alarm(signum, frame):
+        raise TimeoutError("blocked on a file")
+
+    previous = signal.signal(signal.SIGALRM, alarm)
+    signal.setitimer(signal.ITIMER_REAL, 5)
+    yield
+    signal.setitimer(signal.ITIMER_REAL, 0)
+    signal.signal(signal.SIGALRM, previous)
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="named pipes are POSIX")
+def test_a_named_pipe_called_like_a_photo_is_refused_without_opening_it(tmp_path, no_hang):
+    Image.fromarray(random_rgb(np.random.default_rng(16), 32, 24)).save(tmp_path / "a.png")
+    os.mkfifo(tmp_path / "x.jpg")
+    for paths in ([tmp_path / "a.png", tmp_path / "x.jpg"], tmp_path / "x.jpg"):
+        with pytest.raises(ImageError, match=r"x.jpg is a named pipe \(FIFO\), not an image file"):
+            load_images(paths)
+    with pytest.raises(ImageError, match="named pipe"):
+        open_upright(tmp_path / "x.jpg")
+    assert list_images(tmp_path) == [str(tmp_path / "a.png")]  # a folder lists regular files
+
+
+@pytest.mark.skipif(not hasattr(socket, "AF_UNIX"), reason="Unix sockets")
+def test_a_socket_called_like_a_photo_is_refused(tmp_path, no_hang):
+    with socket.socket(socket.AF_UNIX) as server:
+        server.bind(str(tmp_path / "s.png"))
+        with pytest.raises(ImageError, match="s.png is a socket, not an image file"):
+            load_images([tmp_path / "s.png"])
+
+
+@pytest.mark.parametrize("spelling", ["same", "relative", "symlink", "hardlink", "dotted"])
+def test_the_same_photo_twice_is_named(tmp_path, monkeypatch, spelling):
+    photo = tmp_path / "a.png"
+    Image.fromarray(random_rgb(np.random.default_rng(17), 32, 24)).save(photo)
+    Image.fromarray(random_rgb(np.random.default_rng(18), 32, 24)).save(tmp_path / "b.png")
+    monkeypatch.chdir(tmp_path)
+    other = {"same": str(photo), "relative": "a.png", "dotted": f"{tmp_path}/./sub/../a.png",
+             "symlink": str(tmp_path / "link.png"),
+             "hardlink": str(tmp_path / "hard.png")}[spelling]
+    (tmp_path / "sub").mkdir()
+    if spelling == "symlink":
+        os.symlink(photo, other)
+    elif spelling == "hardlink":
+        os.link(photo, other)
+    assert os.path.samefile(photo, other)
+    with pytest.raises(ImageError, match=rf"{re.escape(other)} is the same file as "
+                                         rf"{re.escape(str(photo))}: each photo .* only once"):
+        load_images([photo, tmp_path / "b.png", other])
+
+
+def test_a_folder_with_a_link_to_one_of_its_photos_is_refused(tmp_path):
+    Image.fromarray(random_rgb(np.random.default_rng(19), 32, 24)).save(tmp_path / "a.png")
+    os.symlink(tmp_path / "a.png", tmp_path / "b.png")
+    with pytest.raises(ImageError, match="b.png is the same file as .*a.png"):
+        load_images(tmp_path)
+
+
+def test_every_photo_is_checked_before_any_is_decoded(tmp_path, monkeypatch):
+    Image.fromarray(random_rgb(np.random.default_rng(20), 64, 48)).save(tmp_path / "a.png")
+    Image.fromarray(random_rgb(np.random.default_rng(21), 8, 8)).save(tmp_path / "b.png")
+    (tmp_path / "c.png").write_bytes(b"not a png")
+
+    def decoded(img, *args):
+        raise AssertionError(f"{img.filename} was decoded")
+
+    monkeypatch.setattr(ImageFile.ImageFile, "load", decoded)
+    with pytest.raises(ImageError, match="b.png is too small"):
+        load_images([tmp_path / "a.png", tmp_path / "b.png"])
+    with pytest.raises(ImageError, match="Cannot read .*c.png"):
+        load_images([tmp_path / "a.png", tmp_path / "c.png"])
+    (tmp_path / "d.png").mkdir()
+    with pytest.raises(ImageError, match="d.png is a folder"):
+        load_images([tmp_path / "a.png", tmp_path / "d.png"])
+    with pytest.raises(ImageError, match="b.png is too small"):
+        plan_images([tmp_path / "a.png", tmp_path / "b.png"])
+
+
+def test_plan_images_tells_what_load_images_does(tmp_path):
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    Image.fromarray(random_rgb(np.random.default_rng(23), 640, 480)).save(tmp_path / "a.jpg",
+                                                                          exif=exif)
+    Image.fromarray(random_rgb(np.random.default_rng(24), 300, 200)).save(tmp_path / "b.png")
+    for size in (512, 224):
+        assert plan_images(tmp_path, size) == [v["photo"] for v in load_images(tmp_path, size)]
+
+
+def test_an_exif_rotated_photo_that_is_too_thin_upright_is_refused(tmp_path):
+    exif = Image.Exif()
+    exif[0x0112] = 6  # stored 2000x64 landscape, shown 64x2000 portrait: 16x512 for the network
+    Image.fromarray(random_rgb(np.random.default_rng(22), 2000, 60)).save(
+        tmp_path / "strip.jpg", exif=exif)
+    with pytest.raises(ImageError, match=r"strip.jpg is too narrow: its 60x2000 pixels"):
+        load_images([tmp_path / "strip.jpg"])
+
+
+# -------------------------------------------------------------------------------- memory
+
+PEAK_SCRIPT = """
+import sys
+from pathlib import Path
+from core.images import load_images
+def peak():
+    return int(Path("/proc/self/status").read_text().split("VmHWM:")[1].split()[0]) * 1024
+before = peak()
+load_images(sys.argv[1:])
+print(peak() - before)
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not os.path.exists("/proc/self/status"), reason="reads Linux VmHWM")
+@pytest.mark.parametrize("orientation, copies", [(1, 1.5), (6, 2.5)])
+def test_a_large_photo_is_decoded_once_and_transposed_once(tmp_path, orientation, copies):
+    """Peak memory of loading two 24 MP photos, in decoded copies of one (Pillow keeps RGB at
+    4 bytes a pixel): the decoded photo, plus its transposition when EXIF rotates it; no
+    conversion copy of an RGB photo, and the first photo is freed before the second."""
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    ramp = gradient(255, np.uint8)
+    pixels = np.dstack([np.tile(ramp, (12, 12))[:4000, :6000]] * 3)
+    for name in ("a.jpg", "b.jpg"):
+        Image.fromarray(pixels).save(tmp_path / name, exif=exif)
+    out = subprocess.run([sys.executable, "-c", PEAK_SCRIPT, str(tmp_path / "a.jpg"),
+                          str(tmp_path / "b.jpg")], capture_output=True, text=True, check=True,
+                         cwd=Path(__file__).resolve().parent.parent)
+    assert int(out.stdout) / (6000 * 4000 * 4) < copies

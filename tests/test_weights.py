@@ -1,7 +1,13 @@
 """Checkpoints in every official layout, configs, downloads, and the errors for bad files."""
 import argparse
+import contextlib
 import json
+import os
 import shutil
+import signal
+import socket
+import time
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -11,9 +17,11 @@ from safetensors import safe_open
 from core import weights
 from core.errors import CheckpointError, Dust3rError
 from core.model import build_model
-from core.weights import RELEASED, RELEASED_CONFIGS, find_local, load_model, parse_config
-from checkpoints import (OFFICIAL, fixture_metadata, fixture_state_dict, fixture_tensors,
-                         fixture_views, tiny_config, write_hub_folder, write_pth)
+from core.weights import (RELEASED, RELEASED_CONFIGS, find_local, load_model, parse_config,
+                          read_pth)
+from checkpoints import (OFFICIAL, closed_port, fixture_metadata, fixture_state_dict,
+                         fixture_tensors, fixture_views, serve_hub, silent_server, tiny_config,
+                         write_hub_folder, write_pth)
 
 TOL = 1e-5
 FORMATS = json.loads((OFFICIAL / "checkpoint_formats.json").read_text())
@@ -124,15 +132,19 @@ def test_loaded_weights_are_not_copied():
     assert model.enc_blocks[1].mlp.fc2.weight.data_ptr() == sd["enc_blocks.1.mlp.fc2.weight"].data_ptr()
 
 
-def test_pth_with_other_python_objects_needs_trust(tmp_path):
+def test_pth_with_other_python_objects_is_refused_saying_what_loads(tmp_path):
     path = tmp_path / "pickled.pth"
     marker = tmp_path / "was_run"
     ckpt = {"model": fixture_state_dict(fixture_tensors("tiny_linear")),
             "args": argparse.Namespace(model=fixture_metadata("tiny_linear")["kwargs"],
                                        output_dir=Path("out"))}
     torch.save(ckpt, path)
-    with pytest.raises(CheckpointError, match=r"\(pathlib.PosixPath\).*trust_pickle=True"):
+    with pytest.raises(CheckpointError, match=r"pickled.pth is not an official DUSt3R checkpoint"
+                       r".*\(pathlib.PosixPath\).*official .pth files .* and hub folders "
+                       r"\(config.json and model.safetensors\) load as they are") as info:
         load_model(path)
+    assert "trust_pickle" not in str(info.value)  # no UI or command line offers it
+    # Python callers who trust the file may still load it.
     assert_matches_fixture(load_model(path, trust_pickle=True), "tiny_linear")
 
     class RunsCode:  # what a malicious pickle does on load
@@ -140,7 +152,7 @@ def test_pth_with_other_python_objects_needs_trust(tmp_path):
             return (Path.touch, (marker,))
 
     torch.save({**ckpt, "payload": RunsCode()}, path)
-    with pytest.raises(CheckpointError, match="arbitrary code"):
+    with pytest.raises(CheckpointError, match="could run any code"):
         load_model(path)
     assert not marker.exists()
 
@@ -165,6 +177,79 @@ def test_corrupt_files_are_checkpoint_errors(tmp_path, how):
     corrupt(folder / "model.safetensors", how)
     with pytest.raises(CheckpointError, match="model.safetensors"):
         load_model(folder)
+
+
+def zip_without_torch_data(path: Path) -> None:
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("weights/readme.txt", "not a torch archive")
+
+
+def truncated_torch_zip(path: Path) -> None:
+    write_pth(path, "tiny_linear")
+    path.write_bytes(path.read_bytes()[:1000])
+
+
+def renamed_safetensors(path: Path) -> None:
+    shutil.copy(write_hub_folder(path.parent / "hub", "tiny_linear") / "model.safetensors", path)
+
+
+@pytest.mark.parametrize("make, says", [
+    (lambda p: p.write_text("model weights: see the website\n"), "it is a text file"),
+    (lambda p: p.write_text('{"model": "512_dpt"}'), "it is a text file"),
+    (lambda p: p.write_bytes(b""), "the file is empty"),
+    (zip_without_torch_data, r"it is a zip archive, but not one torch.save wrote \(no data.pkl\)"),
+    (truncated_torch_zip, "it is a truncated or damaged zip archive"),
+    (renamed_safetensors, "it is a safetensors file: load it as a hub model"),
+    (lambda p: p.write_bytes(bytes(range(1, 256)) * 4), "neither a zip archive nor a pickle"),
+    (lambda p: p.write_bytes(b"\x80\x02" + bytes(range(256)) * 4), "truncated or corrupt"),
+])
+def test_files_that_are_not_torch_checkpoints_are_named(tmp_path, make, says):
+    path = tmp_path / "x.pth"
+    make(path)
+    before = path.read_bytes()
+    with pytest.raises(CheckpointError, match=rf"x.pth is not a (DUSt3R|readable torch) "
+                                              rf"checkpoint.*{says}") as info:
+        load_model(path)
+    assert "weights_only" not in str(info.value)  # torch's advice, not an option for users
+    assert path.read_bytes() == before  # left as it was
+
+
+def test_a_folder_named_like_a_checkpoint_is_named(tmp_path):
+    (tmp_path / "x.pth").mkdir()
+    with pytest.raises(CheckpointError, match="x.pth is not a DUSt3R checkpoint: a hub model is "
+                                              "a folder with config.json and model.safetensors"):
+        load_model(tmp_path / "x.pth")
+    with pytest.raises(CheckpointError, match="x.pth is not a DUSt3R checkpoint: it is a folder"):
+        read_pth(tmp_path / "x.pth")
+
+
+@contextlib.contextmanager
+def blocking_fails(seconds: float = 5):
+    """Fail with TimeoutError instead of blocking forever (opening a FIFO waits for a writer)."""
+    def alarm(signum, frame):
+        raise TimeoutError("blocked on a file")
+
+    previous = signal.signal(signal.SIGALRM, alarm)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="named pipes are POSIX")
+def test_named_pipes_are_refused_without_opening_them(tmp_path):
+    os.mkfifo(tmp_path / "x.pth")
+    folder = write_hub_folder(tmp_path / "hub", "tiny_linear")
+    (folder / "model.safetensors").unlink()
+    os.mkfifo(folder / "model.safetensors")
+    with blocking_fails():
+        with pytest.raises(CheckpointError, match=r"x.pth is not a DUSt3R checkpoint: it is a "
+                                                  r"named pipe \(FIFO\), not a file"):
+            load_model(tmp_path / "x.pth")
+        with pytest.raises(CheckpointError, match=r"model.safetensors is a named pipe"):
+            load_model(folder)
 
 
 def test_pth_entries_are_checked(tmp_path):
@@ -226,64 +311,70 @@ def test_cuda_without_cuda_is_a_clear_error(tmp_path):
 
 # ---------------------------------------------------------------------------------- downloads
 
+REPO = RELEASED["512_dpt"]
+FOLDER = "naver--DUSt3R_ViTLarge_BaseDecoder_512_dpt"
+
+
 @pytest.fixture
-def fake_hub(tmp_path, monkeypatch):
-    """hf_hub_download replaced by a copy from a local "remote" repo, reporting progress
-    through `tqdm_class` the way huggingface_hub's http download does; no network."""
-    import huggingface_hub
-    from huggingface_hub import errors
+def hub(tmp_path, monkeypatch):
+    """A local stand-in for the Hugging Face hub (HF_ENDPOINT) that serves the tiny DPT model
+    as the released 512_dpt; yields the requests it gets. The Hugging Face cache is empty."""
+    from huggingface_hub import constants
 
     remote = write_hub_folder(tmp_path / "remote", "tiny_dpt")
-    calls = []
-
-    def fake_download(repo_id, filename, *, local_dir=None, tqdm_class=None, **kwargs):
-        calls.append((repo_id, filename))
-        if repo_id != RELEASED["512_dpt"]:
-            raise errors.LocalEntryNotFoundError("Cannot find the requested files in the local cache.")
-        data = (remote / filename).read_bytes()
-        target = Path(local_dir) / filename
-        target.parent.mkdir(parents=True, exist_ok=True)
-        with (tqdm_class or __import__("tqdm").tqdm)(total=len(data), initial=0, unit="B",
-                                                     unit_scale=True, desc=filename) as bar:
-            for start in range(0, len(data), 100_000):
-                bar.update(len(data[start:start + 100_000]))
-        target.write_bytes(data)
-        return str(target)
-
-    monkeypatch.setattr(huggingface_hub, "hf_hub_download", fake_download)
-    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "hf_cache"))
-    return calls
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hf_cache"))
+    with serve_hub({REPO: remote}) as (endpoint, requests):
+        monkeypatch.setenv("HF_ENDPOINT", endpoint)
+        yield requests
 
 
-def test_released_model_downloads_into_model_dir_and_loads(tmp_path, fake_hub):
+@pytest.fixture
+def network(monkeypatch):
+    """Every attempt to look up a name or open a connection, recorded and refused."""
+    attempts = []
+
+    def refuse(*args, **kwargs):
+        attempts.append(args)
+        raise OSError("this test allows no network")
+
+    for owner, name in ((socket, "getaddrinfo"), (socket, "create_connection"),
+                        (socket.socket, "connect"), (socket.socket, "connect_ex")):
+        monkeypatch.setattr(owner, name, refuse)
+    return attempts
+
+
+def test_released_model_downloads_into_model_dir_and_loads(tmp_path, hub):
     model_dir = tmp_path / "models"
     assert find_local("512_dpt", model_dir) is None
     reports = []
     model = load_model("512_dpt", model_dir=model_dir, progress=lambda *a: reports.append(a))
-    folder = model_dir / "naver--DUSt3R_ViTLarge_BaseDecoder_512_dpt"
+    folder = model_dir / FOLDER
     assert sorted(p.name for p in folder.iterdir() if p.is_file()) == ["config.json", "model.safetensors"]
-    assert fake_hub == [(RELEASED["512_dpt"], "config.json"), (RELEASED["512_dpt"], "model.safetensors")]
+    assert [r for r in hub if r.startswith("GET")] == [
+        f"GET /{REPO}/resolve/main/config.json", f"GET /{REPO}/resolve/main/model.safetensors"]
+    assert all("/resolve/main/" in r for r in hub)  # no telemetry or other requests
     total = sum(p.stat().st_size for p in folder.iterdir() if p.is_file())
     assert reports[-1] == (total, total) and len(reports) > 2
     assert all(d1 <= d2 for (d1, _), (d2, _) in zip(reports, reports[1:]))
     assert_matches_fixture(model, "tiny_dpt")
 
     assert find_local("512_dpt", model_dir) == folder
-    assert find_local(RELEASED["512_dpt"], model_dir) == folder
-    load_model(RELEASED["512_dpt"], model_dir=model_dir)  # present: no second download
-    assert len(fake_hub) == 2
+    assert find_local(REPO, model_dir) == folder
+    requests = len(hub)
+    load_model(REPO, model_dir=model_dir)  # present: no second download
+    assert len(hub) == requests
 
 
-def test_default_model_dir_comes_from_the_environment(tmp_path, fake_hub, monkeypatch):
+def test_default_model_dir_comes_from_the_environment(tmp_path, hub, monkeypatch):
     monkeypatch.setenv("DUST3R_MODEL_DIR", str(tmp_path / "env_models"))
     assert weights.default_model_dir() == tmp_path / "env_models"
-    assert weights.download("512_dpt") == tmp_path / "env_models" / "naver--DUSt3R_ViTLarge_BaseDecoder_512_dpt"
+    assert weights.download("512_dpt") == tmp_path / "env_models" / FOLDER
 
 
-def test_hugging_face_cache_copy_is_found_without_network(tmp_path, fake_hub):
-    import huggingface_hub
+def test_hugging_face_cache_copy_is_found_without_network(tmp_path, hub, network):
+    from huggingface_hub import constants
 
-    snapshot = Path(huggingface_hub.constants.HF_HUB_CACHE) / \
+    snapshot = Path(constants.HF_HUB_CACHE) / \
         "models--naver--DUSt3R_ViTLarge_BaseDecoder_512_dpt" / "snapshots" / ("a" * 40)
     write_hub_folder(snapshot, "tiny_dpt")
     refs = snapshot.parent.parent / "refs"
@@ -291,11 +382,81 @@ def test_hugging_face_cache_copy_is_found_without_network(tmp_path, fake_hub):
     (refs / "main").write_text("a" * 40)
     assert find_local("512_dpt", tmp_path / "models") == snapshot
     assert_matches_fixture(load_model("512_dpt", model_dir=tmp_path / "models"), "tiny_dpt")
-    assert fake_hub == []
+    assert hub == [] and network == []
 
 
-def test_offline_download_is_a_checkpoint_error(tmp_path, fake_hub):
-    with pytest.raises(CheckpointError, match="unreachable"):
+def test_unknown_repos_are_checkpoint_errors(tmp_path, hub):
+    with pytest.raises(CheckpointError, match="someone/dust3r-finetune was not found on the "
+                                              "Hugging Face hub"):
         load_model("someone/dust3r-finetune", model_dir=tmp_path / "models")
     with pytest.raises(CheckpointError, match="neither a released model"):
         weights.download("not a repo", tmp_path)
+
+
+def expect_copy_by_hand(message: str, folder: Path) -> None:
+    """The error names the folder and the two files to copy there."""
+    assert f"copy its config.json and model.safetensors (from https://huggingface.co/{REPO}/" \
+           f"tree/main) into {folder}" in message
+
+
+@pytest.mark.parametrize("how, says", [("allow_download", "online access is off"),
+                                       ("HF_HUB_OFFLINE", "HF_HUB_OFFLINE is set")])
+def test_no_network_at_all_when_downloads_are_off(tmp_path, monkeypatch, network, how, says):
+    kwargs = {"allow_download": False} if how == "allow_download" else {}
+    if how == "HF_HUB_OFFLINE":
+        monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(CheckpointError, match=f"{REPO} is not in .* and {says}, so it cannot "
+                                              "be downloaded") as info:
+        load_model("512_dpt", model_dir=tmp_path / "models", **kwargs)
+    expect_copy_by_hand(str(info.value), tmp_path / "models" / FOLDER)
+    # Copied there by hand, it loads, still without network.
+    write_hub_folder(tmp_path / "models" / FOLDER, "tiny_dpt")
+    assert_matches_fixture(load_model("512_dpt", model_dir=tmp_path / "models", **kwargs),
+                           "tiny_dpt")
+    assert weights.download("512_dpt", tmp_path / "models", **kwargs) == \
+        tmp_path / "models" / FOLDER
+    assert network == []
+
+
+def failure_seconds(tmp_path, says: str) -> float:
+    """Seconds until loading 512_dpt fails with `says` and the advice to copy it by hand."""
+    start = time.perf_counter()
+    with pytest.raises(CheckpointError, match=f"cannot download {REPO}: {says}. Download it "
+                                              "later, or copy") as info:
+        load_model("512_dpt", model_dir=tmp_path / "models")
+    expect_copy_by_hand(str(info.value), tmp_path / "models" / FOLDER)
+    return time.perf_counter() - start
+
+
+def test_a_hub_that_never_answers_fails_within_the_timeout(tmp_path, monkeypatch):
+    from huggingface_hub import constants
+
+    monkeypatch.setattr(constants, "HF_HUB_ETAG_TIMEOUT", 1)  # what $HF_HUB_ETAG_TIMEOUT sets
+    with silent_server() as endpoint:
+        monkeypatch.setenv("HF_ENDPOINT", endpoint)
+        seconds = failure_seconds(tmp_path, f"{endpoint[len('http://'):]} did not answer "
+                                            "within 1 s")
+    assert seconds < 4  # one request: no retries, no second request of its own
+
+
+def test_a_closed_port_fails_at_once(tmp_path, monkeypatch):
+    port = closed_port()
+    monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{port}")
+    assert failure_seconds(tmp_path, f"127.0.0.1:{port} refused the connection") < 2
+
+
+def test_no_network_connection_fails_at_once(tmp_path, monkeypatch):
+    """Offline, the name lookup fails at once (EAI_AGAIN): no retries after it."""
+    def offline(*args, **kwargs):
+        raise socket.gaierror(socket.EAI_AGAIN, "Temporary failure in name resolution")
+
+    monkeypatch.delenv("HF_ENDPOINT", raising=False)
+    monkeypatch.setattr(socket, "getaddrinfo", offline)
+    assert failure_seconds(tmp_path, "the name huggingface.co cannot be looked up "
+                                     r"\(no network connection, or no DNS\)") < 2
+
+
+def test_a_present_model_is_kept_when_the_hub_is_unreachable(tmp_path, monkeypatch):
+    folder = write_hub_folder(tmp_path / "models" / FOLDER, "tiny_dpt")
+    monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{closed_port()}")
+    assert weights.download("512_dpt", tmp_path / "models") == folder
