@@ -224,6 +224,7 @@ def load_model(params: JobParams, progress: Optional[StageProgress] = None,
     kwargs = {"model_dir": params.model_dir} if params.model_dir else {}
     model = load_weights(params.model, device=resolve_device(params.device),
                          progress=lambda done, total: report(done >> 20, total >> 20),
+                         allow_download=params.allow_download,
                          **kwargs)  # a first run downloads: progress in MB (fits an int32)
     report(1, 1)
     return model
@@ -251,6 +252,7 @@ def run(params: JobParams, progress: Optional[StageProgress] = None,
     wherever it can be known up front.
     """
     params.validate()
+    check_photos(params)
     seconds: dict[str, float] = {}
     with memory_errors():
         t0 = time.perf_counter()
@@ -258,6 +260,18 @@ def run(params: JobParams, progress: Optional[StageProgress] = None,
             predictor = network_predictor(load_model(params, progress, cancel), params)
         seconds["model"] = time.perf_counter() - t0
         return _reconstruct(params, predictor, progress, cancel, seconds)
+
+
+def check_photos(params: JobParams) -> None:
+    """Every photo and known camera checked from the file headers (milliseconds a photo),
+    before a model is loaded or downloaded: `Dust3rError` naming the file."""
+    from .images import plan_images
+    from .options import released
+
+    model = released(params.model)
+    photos = plan_images(params.photos, size=params.image_size or (
+        model.image_size if model else 512))
+    _known_on_photos(params.known_cameras, photos)
 
 
 def _reconstruct(params: JobParams, predictor: "Predictor", progress, cancel,

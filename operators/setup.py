@@ -7,8 +7,8 @@ import bpy
 
 from ..core import dependencies, jobs
 from ..core.errors import Dust3rError
-from ..tool.preferences import (dependency_paths, model_dir, preferences, refresh_dependencies,
-                                user_folder)
+from ..tool.preferences import (model_dir, preferences, refresh_dependencies,
+                                require_dependencies, user_folder)
 from . import tasks
 
 
@@ -93,10 +93,10 @@ class DUST3R_OT_download_model(bpy.types.Operator):
             return {"CANCELLED"}
         try:
             _require_online()
+            require_dependencies(prefs)  # the model package needs torch to import
         except Dust3rError as exc:
             self.report({"ERROR"}, str(exc))
             return {"CANCELLED"}
-        dependencies.add_paths(*dependency_paths(prefs))
         name, folder = prefs.model, model_dir(prefs)
 
         def work(progress, cancel):

@@ -11,6 +11,7 @@ from typing import Optional
 import bpy
 
 from ..core import dependencies
+from ..core.errors import Dust3rError
 
 PACKAGE = __package__.rpartition(".")[0]  # "dust3r_blender" or "bl_ext.<repo>.dust3r_blender"
 
@@ -65,8 +66,6 @@ def dependency_status() -> Optional[list[dependencies.Package]]:
 
 def require_dependencies(prefs) -> None:
     """Put our dependency folders on sys.path; `Dust3rError` naming what is still missing."""
-    from ..core.errors import Dust3rError
-
     dependencies.add_paths(*dependency_paths(prefs))
     absent = [p.distribution for p in refresh_dependencies(prefs) if not p.present]
     if absent:

@@ -8,19 +8,16 @@ from typing import Any, Mapping, Union
 
 from ..errors import CheckpointError
 from ..model import normalize_config
+from ..options import MODELS
 
-RELEASED = {
-    "512_dpt": "naver/DUSt3R_ViTLarge_BaseDecoder_512_dpt",
-    "512_linear": "naver/DUSt3R_ViTLarge_BaseDecoder_512_linear",
-    "224_linear": "naver/DUSt3R_ViTLarge_BaseDecoder_224_linear",
-}
+RELEASED = {model.id: model.repo for model in MODELS}  # name -> Hugging Face repo id
 _VIT_LARGE_BASE_DECODER = {"pos_embed": "RoPE100", "enc_embed_dim": 1024, "enc_depth": 24,
                            "enc_num_heads": 16, "dec_embed_dim": 768, "dec_depth": 12,
                            "dec_num_heads": 12}
 RELEASED_CONFIGS = {
-    name: normalize_config({**_VIT_LARGE_BASE_DECODER, "img_size": [size, size], "head_type": head})
-    for name, size, head in (("512_dpt", 512, "dpt"), ("512_linear", 512, "linear"),
-                             ("224_linear", 224, "linear"))
+    m.id: normalize_config({**_VIT_LARGE_BASE_DECODER, "img_size": [m.image_size] * 2,
+                            "head_type": m.head})
+    for m in MODELS
 }
 MODEL_CLASS = "AsymmetricCroCo3DStereo"
 

@@ -115,8 +115,8 @@ def test_inside_blender_the_cli_uses_the_enabled_add_on_and_its_model_folder(add
 
 
 # ------------------------------------------------------------------ bad input, in process
-# Each case: the arguments (PHOTOS, OUT, CKPT and DIR stand for real paths), a preparation
-# of the files, and the message. Every one must exit 1 with "DUSt3R error: ..." naming the
+# Each case: a preparation of the files that returns the extra options (or a pair: extra
+# photos, extra options), and the message. Every one must exit 1 with "DUSt3R error: ..." naming the
 # problem, print no traceback, and write nothing.
 
 def chattr(path: Path, flag: str) -> bool:
@@ -161,6 +161,14 @@ BAD_INPUT = {
     "cameras file missing": (lambda t: ["--known-cameras", t / "none.json"], "does not exist"),
     "cameras file a fifo": (lambda t: os.mkfifo(t / "fifo.json") or
                             ["--known-cameras", t / "fifo.json"], "not a regular file"),
+    "same photo twice": (lambda t: ([t / "p0.jpg"], []), "is the same file as"),
+    "photo a fifo": (lambda t: (os.mkfifo(t / "pipe.jpg"), [t / "pipe.jpg"], [])[1:],
+                     "named pipe"),
+    "text file as checkpoint": (lambda t: [(t / "m.pth").write_text("hello"), "--model",
+                                           t / "m.pth"][1:], "is not a DUSt3R checkpoint"),
+    "model not downloaded, offline": (lambda t: ["--model", "224_linear", "--model-dir",
+                                                 t / "models"],
+                                      "online access is off"),
     "max points negative": (lambda t: ["--max-points", "-1"], "Max points"),
     "scale nan": (lambda t: ["--scale", "nan"], "Scale must be"),
     "scale negative": (lambda t: ["--scale", "-1"], "Scale must be"),
@@ -194,9 +202,10 @@ def test_bad_input_is_refused_with_a_clear_message(cli_module, tiny_pth, tmp_pat
                                                    case):
     prepare, message = BAD_INPUT[case]
     photos = [write_photo(tmp_path / f"p{i}.jpg", (96, 72), seed=i) for i in range(3)]
-    extra = [str(a) for a in prepare(tmp_path)]
-    args = [*map(str, photos), "-o", str(tmp_path / "out.blend"), "--model", str(tiny_pth),
-            "--device", "cpu", "--niter", "2", *extra]
+    extra = prepare(tmp_path)
+    more_photos, extra = extra if isinstance(extra, tuple) else ([], extra)
+    args = [*map(str, photos + more_photos), "-o", str(tmp_path / "out.blend"), "--model",
+            str(tiny_pth), "--device", "cpu", "--niter", "2", *map(str, extra)]  # extra wins
     before = sorted(p.name for p in tmp_path.iterdir())
     assert cli_module.main(args) == 1
     err = capsys.readouterr().err
