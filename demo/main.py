@@ -31,6 +31,7 @@ from .. import importer
 from ..core import cameras as core_cameras
 from ..core import pipeline, weights
 from ..core.errors import Dust3rError
+from .compat import set_file_format
 from .compare import CameraErrors, camera_errors, scene_similarity
 from .oracle import GroundTruthPredictor
 from .render import render_scene
@@ -89,9 +90,7 @@ def render_points(camera: bpy.types.Object, path: Path, samples: int = 16) -> Im
     if scene.world is None:
         scene.world = bpy.data.worlds.new("backdrop")
     scene.world.color = (0.02, 0.02, 0.02)
-    settings = scene.render.image_settings
-    settings.media_type = "IMAGE"
-    settings.file_format, settings.color_mode = "PNG", "RGB"
+    set_file_format(scene.render.image_settings, "PNG", color_mode="RGB")
     scene.render.filepath = str(path)
     bpy.ops.render.render(write_still=True)
     return Image.open(path).convert("RGB")
