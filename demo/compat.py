@@ -4,6 +4,7 @@
   `file_format` values depend on the media type. 4.x has `file_format` alone.
 * Compositor: 4.x has `scene.use_nodes` + `scene.node_tree` with a Composite node; 5.0 removed
   both for `scene.compositing_node_group`, a node group whose Group Output is the result.
+* Render log: 4.x Cycles prints 40-80 "Fra:" lines per frame to stdout, 5.0 one line.
 
 The depth comes out through the compositor as a single-layer float EXR that Blender itself
 reads back, which works the same on every version (4.2 has no bundled OpenImageIO module).
@@ -11,6 +12,8 @@ reads back, which works the same on every version (4.2 has no bundled OpenImageI
 from __future__ import annotations
 
 import contextlib
+import os
+import sys
 from pathlib import Path
 from typing import Iterator
 
@@ -28,6 +31,21 @@ def set_file_format(settings: bpy.types.ImageFormatSettings, file_format: str,
     settings.file_format = file_format
     for key, value in options.items():
         setattr(settings, key, value)
+
+
+def render_still() -> None:
+    """Render the scene camera's frame to `scene.render.filepath`, without Blender's render log
+    on stdout (errors still raise)."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    try:
+        with open(os.devnull, "wb") as null:
+            os.dup2(null.fileno(), 1)
+        bpy.ops.render.render(write_still=True)
+    finally:
+        sys.stdout.flush()
+        os.dup2(saved, 1)
+        os.close(saved)
 
 
 @contextlib.contextmanager

@@ -31,7 +31,7 @@ from .. import importer
 from ..core import cameras as core_cameras
 from ..core import pipeline, weights
 from ..core.errors import Dust3rError
-from .compat import set_file_format
+from .compat import render_still, set_file_format
 from .compare import CameraErrors, camera_errors, scene_similarity
 from .oracle import GroundTruthPredictor
 from .render import render_scene
@@ -92,7 +92,7 @@ def render_points(camera: bpy.types.Object, path: Path, samples: int = 16) -> Im
     scene.world.color = (0.02, 0.02, 0.02)
     set_file_format(scene.render.image_settings, "PNG", color_mode="RGB")
     scene.render.filepath = str(path)
-    bpy.ops.render.render(write_still=True)
+    render_still()
     return Image.open(path).convert("RGB")
 
 

@@ -24,7 +24,7 @@ import numpy as np
 from mathutils import Matrix, Vector
 from PIL import Image
 
-from .compat import depth_as_output, read_float_image, set_file_format
+from .compat import depth_as_output, read_float_image, render_still, set_file_format
 from .truth import TrueCamera, save_photo, write_ground_truth
 
 _OPENCV_FROM_BLENDER = Matrix.Diagonal((1.0, -1.0, -1.0, 1.0))  # camera axes: y, z flipped
@@ -253,7 +253,7 @@ def _render_depth(scene, path: Path) -> np.ndarray:
                     color_depth="32", exr_codec="ZIP")  # full float, lossless
     scene.render.filepath = str(path)
     with depth_as_output(scene):
-        bpy.ops.render.render(write_still=True)
+        render_still()
     bpy.data.materials.remove(layer.material_override)
     depth = read_float_image(path)
     return np.where(depth < 1e9, depth, np.inf).astype(np.float32)  # background: 1e10
@@ -262,7 +262,7 @@ def _render_depth(scene, path: Path) -> np.ndarray:
 def _render_photo(scene, path: Path) -> Image.Image:
     set_file_format(scene.render.image_settings, "PNG", color_mode="RGB", color_depth="8")
     scene.render.filepath = str(path)
-    bpy.ops.render.render(write_still=True)
+    render_still()
     return Image.open(path).convert("RGB")
 
 
