@@ -18,7 +18,10 @@ from typing import Callable, Optional, Sequence
 
 from .errors import Cancelled, Dust3rError
 
-# (import name, distribution name): all are needed by the pipeline.
+# (import name, distribution name): all are needed by the pipeline. The extension bundles the
+# pure-Python ones (roma, huggingface_hub); the binary ones are installed by pip with Blender's
+# Python, which picks the build of that Python (bundled binary wheels are not selected alike
+# by every Blender release: blender_manifest.toml). huggingface_hub's downloads import yaml.
 PACKAGES = (("torch", "torch"), ("scipy", "scipy"), ("PIL", "pillow"), ("roma", "roma"),
             ("safetensors", "safetensors"), ("huggingface_hub", "huggingface_hub"),
             ("yaml", "pyyaml"))

@@ -4,6 +4,7 @@
     truth     the ground truth it writes: cameras, depth maps (numpy only)
     oracle    a ground-truth stand-in for the network, in the network's output layout
     compare   estimated cameras against the truth, after a similarity alignment
+    compat    the Blender differences between 4.2 LTS and 5.0 (file formats, compositor, render log)
     main      the README's demo command (scripts/demo.sh -> python -m demo -> __main__)
 
 Not part of the extension zip (blender_manifest.toml excludes /demo/).

@@ -33,6 +33,7 @@ from ..core import options, pipeline, weights
 from ..core.errors import Dust3rError
 from ..core.progress import ProgressPrinter
 from ..tool.cameras import blender_camera
+from .compat import render_still, set_file_format
 from .compare import CameraErrors, camera_errors, scene_similarity
 from .oracle import GroundTruthPredictor
 from .render import render_scene
@@ -91,11 +92,9 @@ def render_points(camera: bpy.types.Object, path: Path, samples: int = 16) -> Im
     if scene.world is None:
         scene.world = bpy.data.worlds.new("backdrop")
     scene.world.color = (0.02, 0.02, 0.02)
-    settings = scene.render.image_settings
-    settings.media_type = "IMAGE"
-    settings.file_format, settings.color_mode = "PNG", "RGB"
+    set_file_format(scene.render.image_settings, "PNG", color_mode="RGB")
     scene.render.filepath = str(path)
-    bpy.ops.render.render(write_still=True)
+    render_still()
     return Image.open(path).convert("RGB")
 
 

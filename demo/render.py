@@ -24,6 +24,7 @@ import numpy as np
 from mathutils import Matrix, Vector
 from PIL import Image
 
+from .compat import depth_as_output, read_float_image, render_still, set_file_format
 from .truth import TrueCamera, save_photo, write_ground_truth
 
 _OPENCV_FROM_BLENDER = Matrix.Diagonal((1.0, -1.0, -1.0, 1.0))  # camera axes: y, z flipped
@@ -247,34 +248,21 @@ def _set_render(scene, width: int, height: int, samples: int, filter_width: floa
 def _render_depth(scene, path: Path) -> np.ndarray:
     """One sample at each pixel centre: Cycles' Z pass is then exactly OpenCV z-depth."""
     layer = scene.view_layers[0]
-    layer.use_pass_z = True
     layer.material_override = bpy.data.materials.new("depth only")  # no texture to shade
-    settings = scene.render.image_settings
-    settings.media_type = "MULTI_LAYER_IMAGE"
-    settings.file_format, settings.color_depth = "OPEN_EXR_MULTILAYER", "32"
-    settings.use_exr_interleave = True
+    set_file_format(scene.render.image_settings, "OPEN_EXR", color_mode="RGB",
+                    color_depth="32", exr_codec="ZIP")  # full float, lossless
     scene.render.filepath = str(path)
-    bpy.ops.render.render(write_still=True)
+    with depth_as_output(scene):
+        render_still()
     bpy.data.materials.remove(layer.material_override)
-    bpy.utils.expose_bundled_modules()
-    import OpenImageIO as oiio  # bundled with bpy >= 4.5
-
-    exr = oiio.ImageInput.open(str(path))
-    try:
-        names = exr.spec().channelnames
-        pixels = np.asarray(exr.read_image(format="float"))
-    finally:
-        exr.close()
-    depth = pixels[:, :, [n.endswith("Depth.Z") for n in names].index(True)]
+    depth = read_float_image(path)
     return np.where(depth < 1e9, depth, np.inf).astype(np.float32)  # background: 1e10
 
 
 def _render_photo(scene, path: Path) -> Image.Image:
-    settings = scene.render.image_settings
-    settings.media_type = "IMAGE"
-    settings.file_format, settings.color_mode, settings.color_depth = "PNG", "RGB", "8"
+    set_file_format(scene.render.image_settings, "PNG", color_mode="RGB", color_depth="8")
     scene.render.filepath = str(path)
-    bpy.ops.render.render(write_still=True)
+    render_still()
     return Image.open(path).convert("RGB")
 
 

@@ -1,4 +1,5 @@
 """Runtime dependency status and the pip-based installer (no network: commands are faked)."""
+import subprocess
 import sys
 
 import pytest
@@ -67,3 +68,18 @@ def test_cancel_kills_the_running_pip():
             "import time\nfor i in range(100):\n    print(i, flush=True); time.sleep(0.1)"]
     with pytest.raises(Cancelled):
         dependencies.install([slow], lambda *a: None, lambda: True)
+
+
+def test_pyyaml_is_needed_because_hub_downloads_import_yaml():
+    """huggingface_hub imports yaml on the way to hf_hub_download and try_to_load_from_cache
+    (utils/_fixes.py), so pyyaml stays a runtime package (installed with pip, as it is
+    binary). When this fails, huggingface_hub no longer needs it: drop it from PACKAGES."""
+    def run(code):
+        return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                              timeout=120)
+
+    imports = "from huggingface_hub import hf_hub_download, try_to_load_from_cache"
+    assert run(imports).returncode == 0
+    without_yaml = run("import sys; sys.modules['yaml'] = None\n" + imports)
+    assert without_yaml.returncode != 0 and "yaml" in without_yaml.stderr.splitlines()[-1]
+    assert ("yaml", "pyyaml") in dependencies.PACKAGES

@@ -222,14 +222,33 @@ def test_set_active_camera_uses_the_photo_resolution(addon):
 
 
 class FakeLayout:
-    """Records what a draw() puts in a layout (module mode has no real UI to draw into)."""
+    """Records what a draw() puts in a layout (module mode has no real UI to draw into), and
+    checks each call against the running Blender's UILayout: the function, its keywords and
+    enum values (icons) must exist there (layout.panel is 4.1+, prop(placeholder=) 4.4+, ...)."""
 
     def __init__(self, log):
         self.log = log
         self.enabled, self.scale_y = True, 1.0
 
+    @staticmethod
+    def check(name, args, kwargs):
+        version = bpy.app.version_string
+        function = bpy.types.UILayout.bl_rna.functions.get(name)
+        assert function is not None, f"UILayout.{name} does not exist in Blender {version}"
+        for key, value in kwargs.items():
+            parameter = function.parameters.get(key)
+            assert parameter is not None, f"UILayout.{name}({key}=) is not in Blender {version}"
+            if parameter.type == "ENUM" and isinstance(value, str):
+                assert value in parameter.enum_items.keys(), \
+                    f"UILayout.{name}({key}={value!r}) is not in Blender {version}"
+        if name in ("prop", "template_list") and len(args) >= 2:
+            data, prop = args[-2:] if name == "prop" else args[2:4]
+            if hasattr(data, "bl_rna"):  # not the test's stand-in for the preferences
+                assert prop in data.bl_rna.properties.keys(), f"{data} has no {prop}"
+
     def __getattr__(self, name):
         def call(*args, **kwargs):
+            self.check(name, args, kwargs)
             self.log.append((name, args, kwargs))
             if name == "panel":
                 return FakeLayout(self.log), FakeLayout(self.log)

@@ -1,0 +1,94 @@
+"""The Blender API differences the demo meets between 4.2 LTS and 5.0, one helper each.
+
+* Output format: 5.0 splits `ImageFormatSettings` into `media_type` and `file_format`; the
+  `file_format` values depend on the media type. 4.x has `file_format` alone.
+* Compositor: 4.x has `scene.use_nodes` + `scene.node_tree` with a Composite node; 5.0 removed
+  both for `scene.compositing_node_group`, a node group whose Group Output is the result.
+* Render log: 4.x Cycles prints 40-80 "Fra:" lines per frame to stdout, 5.0 one line.
+
+The depth comes out through the compositor as a single-layer float EXR that Blender itself
+reads back, which works the same on every version (4.2 has no bundled OpenImageIO module).
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+from pathlib import Path
+from typing import Iterator
+
+import bpy
+import numpy as np
+
+BLENDER_5 = bpy.app.version >= (5, 0, 0)
+
+
+def set_file_format(settings: bpy.types.ImageFormatSettings, file_format: str,
+                    **options) -> None:
+    """A plain single-image `file_format` ("PNG", "OPEN_EXR") and its options."""
+    if BLENDER_5:
+        settings.media_type = "IMAGE"  # before file_format: it selects the valid formats
+    settings.file_format = file_format
+    for key, value in options.items():
+        setattr(settings, key, value)
+
+
+def render_still() -> None:
+    """Render the scene camera's frame to `scene.render.filepath`, without Blender's render log
+    on stdout (errors still raise)."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    try:
+        with open(os.devnull, "wb") as null:
+            os.dup2(null.fileno(), 1)
+        bpy.ops.render.render(write_still=True)
+    finally:
+        sys.stdout.flush()
+        os.dup2(saved, 1)
+        os.close(saved)
+
+
+@contextlib.contextmanager
+def depth_as_output(scene: bpy.types.Scene) -> Iterator[None]:
+    """Inside, a render's output image is the Z pass of the first view layer (grey RGB)."""
+    scene.view_layers[0].use_pass_z = True
+    use_compositing, scene.render.use_compositing = scene.render.use_compositing, True
+    if BLENDER_5:
+        previous = scene.compositing_node_group
+        tree = bpy.data.node_groups.new("depth output", "CompositorNodeTree")
+        tree.interface.new_socket(name="Image", in_out="OUTPUT", socket_type="NodeSocketColor")
+        output = tree.nodes.new("NodeGroupOutput")
+        scene.compositing_node_group = tree
+    else:
+        previous = scene.use_nodes
+        scene.use_nodes = True
+        tree = scene.node_tree
+        tree.nodes.clear()
+        output = tree.nodes.new("CompositorNodeComposite")
+    layers = tree.nodes.new("CompositorNodeRLayers")
+    layers.layer = scene.view_layers[0].name
+    tree.links.new(layers.outputs["Depth"], output.inputs[0])
+    try:
+        yield
+    finally:
+        scene.render.use_compositing = use_compositing
+        if BLENDER_5:
+            scene.compositing_node_group = previous
+            bpy.data.node_groups.remove(tree)
+        else:
+            tree.nodes.clear()
+            scene.use_nodes = previous
+
+
+def read_float_image(path: Path) -> np.ndarray:
+    """The first channel of a float image file as [H, W] float32, rows top to bottom, with
+    no colour conversion (Blender's own reader: no OpenImageIO module needed)."""
+    image = bpy.data.images.load(str(path), check_existing=False)
+    try:
+        image.colorspace_settings.name = "Non-Color"
+        width, height = image.size
+        pixels = np.empty(width * height * image.channels, np.float32)
+        image.pixels.foreach_get(pixels)
+    finally:
+        bpy.data.images.remove(image)
+    return pixels.reshape(height, width, -1)[::-1, :, 0].copy()  # Blender: bottom row first
