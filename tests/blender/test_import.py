@@ -99,7 +99,8 @@ def test_a_large_rotated_photo_packs_as_a_jpeg_of_its_own_size(addon, tmp_path):
     photo_pixels.save(path, quality=90, exif=exif)  # a 12 MP photo, stored rotated
     photo = addon.core.images.load_images([str(path)])[0]["photo"]
     scene = synthetic_scene(addon.core, [photo], np.eye(4)[None], [400.0], [(191.5, 255.5)])
-    image = addon.importer.import_scene(scene).images[0]
+    image = addon.importer.import_scene(
+        scene, addon.core.pipeline.ImportOptions(points=False)).images[0]  # the photo only
     assert tuple(image.size) == (3000, 4000)
     assert image.packed_file.size < 2 * path.stat().st_size  # not 48 MB of raw pixels
     blend = tmp_path / "scene.blend"
