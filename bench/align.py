@@ -56,7 +56,7 @@ def run_one(n: int, niter: int, device: str) -> dict:
         base_mb = torch.cuda.memory_allocated() / 2 ** 20
     stamps, cpu_stamps = [], []
 
-    def progress(k, total, loss):
+    def progress(k, total):
         stamps.append(time.perf_counter())
         cpu_stamps.append(time.process_time())
 

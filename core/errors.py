@@ -5,7 +5,9 @@ command line prints it and exits non-zero. Anything else escaping the pipeline i
 """
 from __future__ import annotations
 
-from typing import Callable, Optional
+from typing import Optional
+
+from .progress import Cancel
 
 
 class Dust3rError(Exception):
@@ -32,10 +34,7 @@ class Cancelled(Exception):
     """The user cancelled the job; not an error, so not a `Dust3rError`."""
 
 
-CancelCheck = Optional[Callable[[], bool]]
-
-
-def raise_if_cancelled(cancel: CancelCheck) -> None:
+def raise_if_cancelled(cancel: Optional[Cancel]) -> None:
     """Raise `Cancelled` when the cancel callback says so (called between batches/iterations)."""
     if cancel is not None and cancel():
         raise Cancelled()

@@ -8,15 +8,15 @@ heads run per pair. The result is the official `inference()` layout, on the CPU.
 from __future__ import annotations
 
 from contextlib import contextmanager
-from typing import Callable, Optional, Sequence, Union
+from typing import Optional, Sequence, Union
 
 import torch
 from torch import Tensor
 
 from .device import resolve_device
-from .errors import CancelCheck, Dust3rError, OutOfMemory, raise_if_cancelled
+from .errors import Dust3rError, OutOfMemory, raise_if_cancelled
+from .progress import Cancel, Progress
 
-Progress = Optional[Callable[[int, int], None]]  # (pairs done, pairs in all)
 Pair = tuple[dict, dict]
 Shape = tuple[int, int]
 
@@ -37,8 +37,8 @@ def _check_dtype(dtype: torch.dtype, device: torch.device) -> None:
 
 
 def run_pairs(model: torch.nn.Module, pairs: Sequence[Pair], device: Union[str, torch.device] = "cpu",
-              batch_size: int = 8, dtype: torch.dtype = torch.float32, progress: Progress = None,
-              cancel: CancelCheck = None) -> dict:
+              batch_size: int = 8, dtype: torch.dtype = torch.float32, progress: Optional[Progress] = None,
+              cancel: Optional[Cancel] = None) -> dict:
     """The network's predictions for every (view1, view2) pair, in the official layout.
 
     Returns {'view1', 'view2', 'pred1': {'pts3d', 'conf'}, 'pred2': {'pts3d_in_other_view',

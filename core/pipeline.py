@@ -300,13 +300,12 @@ def _reconstruct(params: JobParams, predictor: "Predictor", progress, cancel,
     raise_if_cancelled(cancel)
 
     t0 = time.perf_counter()
-    report = for_stage(progress, "align")
     scene = global_align(
         pairwise, niter=params.niter, lr=params.lr, schedule=params.schedule,
         min_conf_thr=params.min_conf_thr, clean=params.clean, shared_focal=params.shared_focal,
         known_poses=_per_image(known, "c2w"), known_focals=_per_image(known, "focal"),
         known_pp=_per_image(known, "pp"),
-        progress=lambda done, total, *_: report(done, total), cancel=cancel,
+        progress=for_stage(progress, "align"), cancel=cancel,
         device=resolve_device(params.device),
         early_stop_patience=params.early_stop_patience or None)
     seconds["align"] = time.perf_counter() - t0

@@ -14,7 +14,7 @@ and everything after the network (alignment, intrinsics, import) runs for real.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Optional, Sequence
+from typing import Optional, Sequence
 
 import numpy as np
 import torch
@@ -22,9 +22,11 @@ import torch
 try:  # inside the add-on package (Blender, tests/blender): the pipeline's own classes
     from ..core.errors import raise_if_cancelled
     from ..core.inference import collate_views
+    from ..core.progress import Cancel, Progress
 except ImportError:  # the repository root on sys.path (scripts, tests)
     from core.errors import raise_if_cancelled
     from core.inference import collate_views
+    from core.progress import Cancel, Progress
 
 from .truth import GroundTruth
 
@@ -67,8 +69,8 @@ class PointMapPredictor:
         return rays * depth[..., None], sky, c2w
 
     def __call__(self, pairs: Sequence[tuple[dict, dict]],
-                 progress: Optional[Callable[[int, int], None]] = None,
-                 cancel: Optional[Callable[[], bool]] = None) -> dict:
+                 progress: Optional[Progress] = None,
+                 cancel: Optional[Cancel] = None) -> dict:
         rng = np.random.default_rng(self.seed)
         cached: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
         outputs = []

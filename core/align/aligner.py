@@ -2,12 +2,13 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Callable, Mapping, Optional
+from typing import Any, Mapping, Optional
 
 import numpy as np
 import torch
 
-from ..errors import AlignmentError, CancelCheck, raise_if_cancelled
+from ..errors import AlignmentError, raise_if_cancelled
+from ..progress import Cancel, Progress
 from ..scene import Scene
 from .clean import clean_pointcloud
 from .edge_loss import pack_edges
@@ -25,8 +26,8 @@ def global_align(pairwise: Mapping[str, Any], *, niter: int = 300, lr: float = 0
                  schedule: str = "cosine", min_conf_thr: float = 3.0,
                  known_poses: Any = None, known_focals: Any = None, known_pp: Any = None,
                  shared_focal: bool = False, masks: Any = None, clean: bool = True,
-                 progress: Optional[Callable[[int, int, float], None]] = None,
-                 cancel: CancelCheck = None, device: str | torch.device = "cpu",
+                 progress: Optional[Progress] = None,
+                 cancel: Optional[Cancel] = None, device: str | torch.device = "cpu",
                  early_stop_patience: Optional[int] = None) -> Scene:
     """Align the pairwise predictions (the `inference()` layout) into one scene.
 
@@ -38,7 +39,8 @@ def global_align(pairwise: Mapping[str, Any], *, niter: int = 300, lr: float = 0
     `known_poses` c2w 4x4 (OpenCV axes); `known_focals`, `known_pp` (x, y) in pixels of the
     original photo when the views carry `photo`, else of the network image; `masks` bool
     [H, W] in the network image (True = use the pixel). `min_conf_thr` applies to the raw
-    confidence. `progress(iteration, niter, loss)` is called after every iteration and
+    confidence. `progress(iteration, niter)` is called after every iteration (the losses are
+    in `Scene.loss_trace`) and
     `cancel()` checked before each; `early_stop_patience` stops once the loss has not
     improved by 0.01 % for that many iterations (off by default, as in the official code).
     """

@@ -27,10 +27,12 @@ worth, whatever the number of pairs; the same code runs on any torch device.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Optional
 
 import torch
 
-from ..errors import CancelCheck, raise_if_cancelled
+from ..errors import raise_if_cancelled
+from ..progress import Cancel
 from .geometry import pixel_grid
 from .inputs import Pairwise
 
@@ -64,7 +66,7 @@ class EdgeSides:
         return sum(g.data.numel() * g.data.element_size() for g in self.groups)
 
 
-def pack_edges(pw: Pairwise, pp: torch.Tensor, cancel: CancelCheck = None) -> EdgeSides:
+def pack_edges(pw: Pairwise, pp: torch.Tensor, cancel: Optional[Cancel] = None) -> EdgeSides:
     """Pack both sides of every pair as [w p; w] (pixels with confidence <= 1 get no weight);
     `pp` [N, 2] are the principal points, fixed during the optimisation."""
     device = pw.device

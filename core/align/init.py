@@ -16,13 +16,15 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass
+from typing import Optional
 
 import numpy as np
 import torch
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components, minimum_spanning_tree
 
-from ..errors import AlignmentError, CancelCheck, raise_if_cancelled
+from ..errors import AlignmentError, raise_if_cancelled
+from ..progress import Cancel
 from .geometry import (estimate_focal, invert_pose, pose_matrix, robust_similarity, sample_pixels,
                        transform)
 from .inputs import Pairwise
@@ -80,7 +82,7 @@ def spanning_tree(pw: Pairwise, scores: list[float]) -> list[int]:
 
 
 def mst_init(pw: Pairwise, known: KnownCameras, min_conf_thr: float, shared_focal: bool,
-             cancel: CancelCheck = None) -> Initial:
+             cancel: Optional[Cancel] = None) -> Initial:
     """The starting point of the optimisation (module docstring); `cancel` is checked per pair."""
     n = pw.n_images
     scores = [pw.edge_score(e) for e in range(len(pw.edges))]
@@ -128,7 +130,8 @@ def mst_init(pw: Pairwise, known: KnownCameras, min_conf_thr: float, shared_foca
     return Initial(c2w, focals, depth, pw_scale, pw_rot, pw_shift / pw_scale[:, None], metric)
 
 
-def _walk(pw: Pairwise, scores: list[float], pts3d: list, c2w: list, cancel: CancelCheck) -> None:
+def _walk(pw: Pairwise, scores: list[float], pts3d: list, c2w: list,
+          cancel: Optional[Cancel]) -> None:
     """Chain the spanning tree's point maps into the frame of its strongest edge's first camera."""
     todo = deque(spanning_tree(pw, scores))
     e = todo.popleft()

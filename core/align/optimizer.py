@@ -14,13 +14,14 @@ decoded values, so their parameters get no gradient and Adam leaves them alone.
 from __future__ import annotations
 
 import math
-from typing import Callable, Optional
+from typing import Optional
 
 import numpy as np
 import roma
 import torch
 
-from ..errors import AlignmentError, CancelCheck, raise_if_cancelled
+from ..errors import AlignmentError, raise_if_cancelled
+from ..progress import Cancel, Progress
 from .edge_loss import EdgeSides, edge_loss
 from .geometry import pose_matrix, signed_expm1, signed_log1p
 from .init import BASE_SCALE, Initial
@@ -105,8 +106,8 @@ def learning_rate(schedule: str, lr: float, k: int, niter: int) -> float:
 
 
 def optimize(params: SceneParameters, niter: int, lr: float, schedule: str,
-             progress: Optional[Callable[[int, int, float], None]] = None,
-             cancel: CancelCheck = None, early_stop_patience: Optional[int] = None) -> np.ndarray:
+             progress: Optional[Progress] = None,
+             cancel: Optional[Cancel] = None, early_stop_patience: Optional[int] = None) -> np.ndarray:
     """Adam over the parameters; returns the loss of every iteration (before its step)."""
     optimizer = torch.optim.Adam(params.trainable, lr=lr, betas=BETAS, eps=1e-8)
     trace = []
@@ -124,7 +125,7 @@ def optimize(params: SceneParameters, niter: int, lr: float, schedule: str,
                                  "check the inputs or lower the learning rate")
         trace.append(value)
         if progress is not None:
-            progress(k + 1, niter, value)
+            progress(k + 1, niter)
         if early_stop_patience is not None:
             if value < best * (1 - EARLY_STOP_RTOL):
                 best, since_best = value, 0

@@ -20,9 +20,10 @@ from ..device import resolve_device
 from ..errors import CheckpointError
 from ..model import Dust3R, build_model
 from ..paths import PathLike
+from ..progress import Progress
 from .config import MODEL_CLASS, RELEASED, RELEASED_CONFIGS, parse_config
 from .files import HUB_FILES, read_hub, read_pth
-from .hub import Progress, default_model_dir, download, find_local, repo_id
+from .hub import default_model_dir, download, find_local, repo_id
 
 __all__ = ["HUB_FILES", "MODEL_CLASS", "RELEASED", "RELEASED_CONFIGS", "default_model_dir",
            "download", "find_local", "load_model", "parse_config", "read_hub", "read_pth",
@@ -30,7 +31,7 @@ __all__ = ["HUB_FILES", "MODEL_CLASS", "RELEASED", "RELEASED_CONFIGS", "default_
 
 
 def load_model(source: PathLike, device: Union[str, torch.device] = "cpu", *,
-               model_dir: Optional[PathLike] = None, progress: Progress = None,
+               model_dir: Optional[PathLike] = None, progress: Optional[Progress] = None,
                allow_download: bool = True, trust_pickle: bool = False) -> Dust3R:
     """The network with its weights, in eval mode on `device`.
 

@@ -19,10 +19,9 @@ from urllib.parse import urlparse
 
 from ..errors import CheckpointError
 from ..paths import PathLike
+from ..progress import Progress
 from .config import RELEASED
 from .files import HUB_FILES
-
-Progress = Optional[Callable[[int, int], None]]  # (done_bytes, total_bytes)
 
 _REPO_ID = re.compile(r"[\w.-]+/[\w.-]+")
 _TRUE = {"1", "ON", "YES", "TRUE"}  # what huggingface_hub takes as a true environment variable
@@ -67,7 +66,7 @@ def find_local(source: str, model_dir: Optional[PathLike] = None) -> Optional[Pa
     return None
 
 
-def download(source: str, model_dir: Optional[PathLike] = None, progress: Progress = None, *,
+def download(source: str, model_dir: Optional[PathLike] = None, progress: Optional[Progress] = None, *,
              allow_download: bool = True) -> Path:
     """Download config.json and model.safetensors of a released name or repo id into
     `model_dir`/<owner>--<name>/ and return that folder. `progress(done, total)` in bytes.
@@ -93,8 +92,13 @@ def download(source: str, model_dir: Optional[PathLike] = None, progress: Progre
                               f"cannot be downloaded: unset it, or {_copy(repo, folder)}")
     try:
         import httpx2  # huggingface_hub's HTTP client
-        from huggingface_hub import (constants, errors, get_hf_file_metadata, hf_hub_download,
-                                     hf_hub_url)
+        from huggingface_hub import (
+            constants,
+            errors,
+            get_hf_file_metadata,
+            hf_hub_download,
+            hf_hub_url,
+        )
     except ImportError as exc:
         raise CheckpointError("downloading models needs the huggingface_hub package, which is "
                               "not installed") from exc
