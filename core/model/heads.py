@@ -2,7 +2,10 @@
 
 A head maps one view's list of decoder outputs (index 0 = encoder output, index l = decoder
 block l, the last one after dec_norm) to a raw [B, 4, H, W] map: x, y, z and confidence.
-Heads compute in float32 whatever precision the transformer ran in.
+A head computes in float32, or the DPT under autocast in its dtype (`Dust3R.predict`
+decides); either way the layer that makes the raw map, and the post-processing, in float32:
+rounding the raw log-depth and log-confidence to bfloat16 would be an error of up to 2^-9
+of their value that the exponentials of the post-processing carry into every point.
 """
 from __future__ import annotations
 
@@ -11,9 +14,20 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 
+def head_input(tokens: Tensor) -> Tensor:
+    """Tokens as a head takes them: float32, or as they are under autocast (which casts)."""
+    return tokens if torch.is_autocast_enabled(tokens.device.type) else tokens.float()
+
+
+def in_float32(layer: nn.Module, x: Tensor) -> Tensor:
+    """layer(x) computed in float32 whatever autocast says."""
+    with torch.autocast(x.device.type, enabled=False):
+        return layer(x.float())
+
+
 def tokens_to_map(tokens: Tensor, h: int, w: int) -> Tensor:
-    """[B, h*w, C] row-major tokens -> [B, C, h, w] float32."""
-    return tokens.float().transpose(1, 2).unflatten(2, (h, w))
+    """[B, h*w, C] row-major tokens -> [B, C, h, w] (a channels-last view, no copy)."""
+    return head_input(tokens).transpose(1, 2).unflatten(2, (h, w))
 
 
 class LinearHead(nn.Module):
@@ -24,9 +38,13 @@ class LinearHead(nn.Module):
         self.patch_size = patch_size
         self.proj = nn.Linear(dec_dim, 4 * patch_size**2)
 
+    def low_precision_layers(self) -> list[nn.Module]:
+        """The layers that run in the transformer's precision under autocast: none."""
+        return []
+
     def forward(self, tokens: list[Tensor], shape: tuple[int, int]) -> Tensor:
         p = self.patch_size
-        x = self.proj(tokens[-1].float())
+        x = in_float32(self.proj, tokens[-1])
         return F.pixel_shuffle(tokens_to_map(x, shape[0] // p, shape[1] // p), p)
 
 
@@ -88,7 +106,7 @@ class DPT(nn.Module):
             conv3x3(feature_dim, last_dim),
             nn.Upsample(scale_factor=2, mode="bilinear", align_corners=True),
             conv3x3(last_dim, last_dim),
-            nn.ReLU(),
+            nn.ReLU(inplace=True),  # on the conv's output (or its float32 copy)
             nn.Conv2d(last_dim, 4, 1),
         )
         # Bring the four levels to 1/4, 1/8, 1/16 and 1/32 of the image size.
@@ -107,7 +125,11 @@ class DPT(nn.Module):
         p4 = s.refinenet4(l4)[:, :, :l3.shape[2], :l3.shape[3]]  # odd grids: 1/32 rounds up
         p3 = s.refinenet3(p4, l3)
         p2 = s.refinenet2(p3, l2)
-        return self.head(s.refinenet1(p2, l1))
+        x = self.head[:3](s.refinenet1(p2, l1))  # to the last 3x3 conv, in the head's precision
+        # ReLU and the 1x1 conv to the raw map in float32; from a lower precision one image at
+        # a time, as the float32 copy of a full-resolution 128-channel map is large.
+        items = [x] if x.dtype == torch.float32 else x.split(1)
+        return torch.cat([in_float32(self.head[3:], item) for item in items])
 
 
 class DPTHead(nn.Module):
@@ -121,18 +143,24 @@ class DPTHead(nn.Module):
         in_dims = [enc_dim if hook == 0 else dec_dim for hook in self.hooks]
         self.dpt = DPT(in_dims, layer_dims, feature_dim, last_dim)
 
+    def low_precision_layers(self) -> list[nn.Module]:
+        """The layers that run in the transformer's precision under autocast: all but the
+        last one (which makes the raw map)."""
+        dpt = self.dpt
+        return [dpt.scratch, dpt.act_postprocess, *dpt.head[:3]]
+
     def forward(self, tokens: list[Tensor], shape: tuple[int, int]) -> Tensor:
         h, w = shape[0] // self.patch_size, shape[1] // self.patch_size
         return self.dpt([tokens_to_map(tokens[i], h, w) for i in self.hooks])
 
 
 def postprocess(raw: Tensor) -> dict[str, Tensor]:
-    """Raw head output [B, 4, H, W] -> {'pts3d' [B, H, W, 3], 'conf' [B, H, W]}.
+    """Raw head output [B, 4, H, W] -> {'pts3d' [B, H, W, 3], 'conf' [B, H, W]}, float32.
 
     depth_mode ('exp', -inf, inf): the xyz direction is kept and its norm d becomes e^d - 1;
     conf_mode ('exp', 1, inf): conf = 1 + e^c.
     """
-    x = raw.permute(0, 2, 3, 1)
+    x = raw.float().permute(0, 2, 3, 1)
     xyz, c = x[..., :3], x[..., 3]
     d = xyz.norm(dim=-1, keepdim=True)
     return {"pts3d": xyz / d.clamp(min=1e-8) * torch.expm1(d), "conf": 1 + c.exp()}
