@@ -65,8 +65,7 @@ def _network_mode(device: torch.device, dtype: torch.dtype):
 def _run(model, pairs, device, batch_size, dtype, progress, cancel) -> dict:
     # The network runs under inference_mode; its outputs are copied out into ordinary tensors,
     # which (unlike inference tensors) the aligner can combine with parameters that need grad.
-    with _weights(model, dtype, "encode", device):
-        tokens = _encode_once(model, pairs, device, dtype, batch_size, cancel)
+    tokens = _encode_once(model, pairs, device, dtype, batch_size, cancel)
     total = len(pairs)
     if progress is not None:
         progress(0, total)
@@ -77,33 +76,25 @@ def _run(model, pairs, device, batch_size, dtype, progress, cancel) -> dict:
     uniform = len(groups) == 1
     preds: dict[str, dict] = {"pred1": {}, "pred2": {}}
     done = 0
-    with _weights(model, dtype, "predict", device):
-        for (shape1, shape2), members in groups.items():
-            for k in range(0, len(members), batch_size):
-                raise_if_cancelled(cancel)
-                batch = members[k:k + batch_size]
-                with _network_mode(device, dtype):
-                    feat1, pos1 = (torch.cat(t) for t in zip(*(tokens[pairs[e][0]["idx"]] for e in batch)))
-                    feat2, pos2 = (torch.cat(t) for t in zip(*(tokens[pairs[e][1]["idx"]] for e in batch)))
-                    pred1, pred2 = model.predict(feat1, pos1, feat2, pos2, shape1, shape2)
-                for side, pred in (("pred1", pred1), ("pred2", pred2)):
-                    for key, value in pred.items():
-                        _store(preds[side], key, value, batch, total, uniform)
-                done += len(batch)
-                if progress is not None:
-                    progress(done, total)
+    for (shape1, shape2), members in groups.items():
+        for k in range(0, len(members), batch_size):
+            raise_if_cancelled(cancel)
+            batch = members[k:k + batch_size]
+            with _network_mode(device, dtype):
+                feat1, pos1 = (torch.cat(t) for t in zip(*(tokens[pairs[e][0]["idx"]] for e in batch)))
+                feat2, pos2 = (torch.cat(t) for t in zip(*(tokens[pairs[e][1]["idx"]] for e in batch)))
+                pred1, pred2 = model.predict(feat1, pos1, feat2, pos2, shape1, shape2)
+            for side, pred in (("pred1", pred1), ("pred2", pred2)):
+                for key, value in pred.items():
+                    _store(preds[side], key, value, batch, total, uniform)
+            done += len(batch)
+            if progress is not None:
+                progress(done, total)
     return {
         "view1": collate_views([view1 for view1, _ in pairs], uniform),
         "view2": collate_views([view2 for _, view2 in pairs], uniform),
         **preds,
     }
-
-
-def _weights(model, dtype: torch.dtype, stage: str, device: torch.device):
-    """On the CPU, the stage's weights cast to `dtype` once for all its batches (casting is
-    memory-bound and costs there about a quarter of a bf16 pass); on GPUs autocast casts
-    them per call, which costs next to nothing, and no second copy takes their memory."""
-    return model.weights_in(dtype if device.type == "cpu" else torch.float32, stage)
 
 
 def _store(out: dict, key: str, value: Tensor, batch: list[int], total: int, uniform: bool) -> None:

@@ -2,8 +2,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from contextlib import contextmanager
-from typing import Any, Iterator, Mapping
+from typing import Any, Mapping
 
 import torch
 from torch import Tensor, nn
@@ -100,45 +99,6 @@ class Dust3R(nn.Module):
             raw2 = self.downstream_head2(dec2, tuple(shape2 or shape))
         pred1, pred2 = postprocess(raw1), postprocess(raw2)
         return pred1, {"pts3d_in_other_view": pred2["pts3d"], "conf": pred2["conf"]}
-
-    @contextmanager
-    def weights_in(self, dtype: torch.dtype, stage: str) -> Iterator[None]:
-        """Within the block, the Linear and Conv layers that `stage` ("encode" or "predict")
-        runs under `dtype` autocast hold `dtype` copies of their weights and biases.
-
-        Autocast would cast them on every call instead: its cache of casts is off under
-        inference_mode, and on the CPU the casts cost about a quarter of a bf16 pass. The
-        copies add their size (bf16: 0.6 GB for the ViT-L encoder, 0.5 GB for the decoders
-        and DPT heads) for the block; the float32 parameters are put back on leaving it.
-        """
-        if dtype == torch.float32:
-            yield
-            return
-        if stage == "encode":
-            parts = [self.patch_embed, self.enc_blocks]
-        elif stage == "predict":
-            parts = [self.decoder_embed, self.dec_blocks, self.dec_blocks2]
-            if dtype == torch.bfloat16:  # see head_dtype
-                parts += [m for head in (self.downstream_head1, self.downstream_head2)
-                          for m in head.low_precision_layers()]
-        else:
-            raise ValueError(f"stage must be 'encode' or 'predict', not {stage!r}")
-        saved = []
-        try:
-            with torch.no_grad():
-                for module in dict.fromkeys(m for part in parts for m in part.modules()):
-                    if isinstance(module, (nn.Linear, nn.Conv2d, nn.ConvTranspose2d)):
-                        for name, param in module.named_parameters(recurse=False):
-                            saved.append((module, name, param))
-                            # Conv weights channels-last, as oneDNN wants them with the
-                            # channels-last maps of the heads (else it copies them per call).
-                            copy = param.to(dtype, memory_format=torch.channels_last) \
-                                if param.dim() == 4 else param.to(dtype)
-                            setattr(module, name, nn.Parameter(copy, requires_grad=False))
-            yield
-        finally:
-            for module, name, param in saved:
-                setattr(module, name, param)
 
     def forward(self, view1: dict, view2: dict) -> tuple[Pred, Pred]:
         shape1, shape2 = image_shape(view1), image_shape(view2)
