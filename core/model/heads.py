@@ -38,10 +38,6 @@ class LinearHead(nn.Module):
         self.patch_size = patch_size
         self.proj = nn.Linear(dec_dim, 4 * patch_size**2)
 
-    def low_precision_layers(self) -> list[nn.Module]:
-        """The layers that run in the transformer's precision under autocast: none."""
-        return []
-
     def forward(self, tokens: list[Tensor], shape: tuple[int, int]) -> Tensor:
         p = self.patch_size
         x = in_float32(self.proj, tokens[-1])
@@ -125,11 +121,19 @@ class DPT(nn.Module):
         p4 = s.refinenet4(l4)[:, :, :l3.shape[2], :l3.shape[3]]  # odd grids: 1/32 rounds up
         p3 = s.refinenet3(p4, l3)
         p2 = s.refinenet2(p3, l2)
-        x = self.head[:3](s.refinenet1(p2, l1))  # to the last 3x3 conv, in the head's precision
-        # ReLU and the 1x1 conv to the raw map in float32; from a lower precision one image at
-        # a time, as the float32 copy of a full-resolution 128-channel map is large.
-        items = [x] if x.dtype == torch.float32 else x.split(1)
-        return torch.cat([in_float32(self.head[3:], item) for item in items])
+        # The head works at half and full resolution: one image at a time, so that a batch
+        # needs no more memory for it than one image (128 channels at full resolution are
+        # 100 MB in float32), at no cost in speed (its convolutions stay large).
+        return torch.cat([self.raw_map(x) for x in s.refinenet1(p2, l1).split(1)])
+
+    def raw_map(self, x: Tensor) -> Tensor:
+        """The head on one image: in the head's precision up to the last 3x3 conv, then ReLU
+        and the 1x1 conv to the raw map in float32 (from a lower precision in strips of rows:
+        a float32 copy of the whole 128-channel map would cost as much as the 3x3 conv)."""
+        x = self.head[:3](x)
+        if x.dtype == torch.float32:
+            return in_float32(self.head[3:], x)
+        return torch.cat([in_float32(self.head[3:], strip) for strip in x.split(32, dim=2)], 2)
 
 
 class DPTHead(nn.Module):
@@ -142,12 +146,6 @@ class DPTHead(nn.Module):
         self.hooks = [0, dec_depth * 2 // 4, dec_depth * 3 // 4, dec_depth]
         in_dims = [enc_dim if hook == 0 else dec_dim for hook in self.hooks]
         self.dpt = DPT(in_dims, layer_dims, feature_dim, last_dim)
-
-    def low_precision_layers(self) -> list[nn.Module]:
-        """The layers that run in the transformer's precision under autocast: all but the
-        last one (which makes the raw map)."""
-        dpt = self.dpt
-        return [dpt.scratch, dpt.act_postprocess, *dpt.head[:3]]
 
     def forward(self, tokens: list[Tensor], shape: tuple[int, int]) -> Tensor:
         h, w = shape[0] // self.patch_size, shape[1] // self.patch_size
