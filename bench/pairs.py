@@ -24,6 +24,7 @@ on a shared machine compare the minimums, and rerun when the load was high.
 
     .venv/bin/python bench/pairs.py                      # CPU: about 5 minutes when quiet
     .venv/bin/python bench/pairs.py --n8-pairs 16        # N=8 on 16 of its 56 pairs (bounded)
+    .venv/bin/python bench/pairs.py --weights 512_dpt    # the downloaded released weights
     python bench/pairs.py --device cuda --batch-size 16
 
 --n8-pairs K runs the N=8 graph on its first K pairs that between them hold all 8 images
@@ -141,7 +142,11 @@ def worker(args) -> dict:
     dtype = DTYPES[args.dtype]
     torch.manual_seed(0)
     start = time.perf_counter()
-    model = build_model(RELEASED_CONFIGS["512_dpt"]).to(device)
+    if args.weights:
+        from core.weights import load_model
+        model = load_model(args.weights, device)
+    else:
+        model = build_model(RELEASED_CONFIGS["512_dpt"]).to(device)
     result = {"build_seconds": time.perf_counter() - start, "rss_after_build_gib": rss_gib(),
               "load_before": os.getloadavg()}
     if device.type == "cuda":
@@ -164,6 +169,8 @@ def spawn(args, what: str, dtype: str, **extra) -> dict:
     command = [sys.executable, __file__, "--worker", what, "--dtype", dtype,
                "--device", args.device, "--repeats", str(args.repeats), "--runs", str(args.runs),
                "--batch-size", str(args.batch_size)]
+    if args.weights:
+        command += ["--weights", args.weights]
     for key, value in extra.items():
         if value is not None:
             command += [f"--{key.replace('_', '-')}", str(value)]
@@ -200,6 +207,9 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=1, help="run_pairs runs per configuration")
     parser.add_argument("--n8-pairs", type=int, default=None,
                         help="run N=8 on this many of its 56 pairs and extrapolate")
+    parser.add_argument("--weights", default=None,
+                        help="a local checkpoint (file, hub folder or downloaded released name) "
+                             "instead of random weights: accuracy figures for real weights")
     parser.add_argument("--worker", choices=("official", "pairs"), help=argparse.SUPPRESS)
     parser.add_argument("--dtype", help=argparse.SUPPRESS)
     parser.add_argument("--n-images", type=int, help=argparse.SUPPRESS)
@@ -215,7 +225,7 @@ def main() -> None:
 
     dtypes = args.dtypes.split(",")
     result = {
-        "model": "ViT-L 512 DPT, random weights", "image": f"{W}x{H}", "torch": torch.__version__,
+        "model": args.weights or "ViT-L 512 DPT, random weights", "image": f"{W}x{H}", "torch": torch.__version__,
         "device": torch.cuda.get_device_name(device) if device.type == "cuda" else
         f"cpu, {torch.get_num_threads()} torch threads, {os.cpu_count()} cores",
         "batch_size": args.batch_size, "load_before": os.getloadavg(),
@@ -228,7 +238,9 @@ def main() -> None:
             result["official"][dtype] = spawn(args, "official", dtype)
             result["peak_rss_gib"][f"official {dtype}"] = result["official"][dtype]["peak_rss_gib"]
             for n, limit in ((3, None), (8, args.n8_pairs)):
-                save = saved[dtype] = os.path.join(tmp, f"{dtype}.pt") if n == 3 else None
+                save = None
+                if n == 3:  # the outputs the accuracy compares
+                    save = saved[dtype] = os.path.join(tmp, f"{dtype}.pt")
                 key = f"{dtype} N={n}"
                 result["run_pairs"][key] = spawn(args, "pairs", dtype, n_images=n, limit=limit,
                                                  save=save)
