@@ -26,8 +26,15 @@ def in_float32(layer: nn.Module, x: Tensor) -> Tensor:
 
 
 def tokens_to_map(tokens: Tensor, h: int, w: int) -> Tensor:
-    """[B, h*w, C] row-major tokens -> [B, C, h, w] (a channels-last view, no copy)."""
-    return head_input(tokens).transpose(1, 2).unflatten(2, (h, w))
+    """[B, h*w, C] row-major tokens -> [B, C, h, w] in channels-last memory format.
+
+    That is the tokens' own layout, but the convolutions only take it as channels-last when
+    the batch stride fits too, which a batch of one need not have (it is then ignored): they
+    would run channels-first, with reorders before and after each (a third of the DPT's
+    time). So the (small) map is copied into a canonical channels-last tensor.
+    """
+    x = head_input(tokens).transpose(1, 2).unflatten(2, (h, w))
+    return torch.empty_like(x, memory_format=torch.channels_last).copy_(x)
 
 
 class LinearHead(nn.Module):
