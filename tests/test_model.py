@@ -152,6 +152,32 @@ def test_head_precision_under_autocast(fixture, dtype, dpt_dtype):
     assert rel < 0.1
 
 
+@pytest.mark.parametrize("batch", [1, 2])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_dpt_convolutions_run_channels_last(batch, dtype):
+    """The token maps' own layout: no reorders around every convolution, at any batch size
+    (a batch of one used to fall back to channels-first)."""
+    tensors = fixture_tensors("tiny_dpt")
+    model = build_model(tiny_config("tiny_dpt"), fixture_state_dict(tensors))
+    view1, view2 = fixture_views(tensors)
+    view1, view2 = ({"img": view["img"][:batch]} for view in (view1, view2))
+    formats = []
+
+    def record(module, args, output):
+        formats.append(output.is_contiguous(memory_format=torch.channels_last)
+                       and not output.is_contiguous())
+
+    handles = [m.register_forward_hook(record) for m in model.downstream_head1.modules()
+               if isinstance(m, (torch.nn.Conv2d, torch.nn.ConvTranspose2d))]
+    try:
+        with torch.autocast("cpu", dtype=dtype, enabled=dtype != torch.float32):
+            run(model, view1, view2)
+    finally:
+        for handle in handles:
+            handle.remove()
+    assert len(formats) > 20 and all(formats)
+
+
 def test_model_attributes(fixture):
     name, _, model = fixture
     assert model.patch_size == 16
