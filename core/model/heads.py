@@ -135,10 +135,11 @@ class DPT(nn.Module):
 
     def raw_map(self, x: Tensor) -> Tensor:
         """The head on one image: in the head's precision up to the last 3x3 conv, then ReLU
-        and the 1x1 conv to the raw map in float32 (from a lower precision in strips of rows:
-        a float32 copy of the whole 128-channel map would cost as much as the 3x3 conv)."""
+        and the 1x1 conv to the raw map in float32 (from a lower precision on the CPU in
+        strips of rows: there a float32 copy of the whole 128-channel map cost as much as the
+        3x3 conv)."""
         x = self.head[:3](x)
-        if x.dtype == torch.float32:
+        if x.dtype == torch.float32 or x.device.type != "cpu":
             return in_float32(self.head[3:], x)
         return torch.cat([in_float32(self.head[3:], strip) for strip in x.split(32, dim=2)], 2)
 
