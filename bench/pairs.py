@@ -227,7 +227,8 @@ def main() -> None:
 
     dtypes = args.dtypes.split(",")
     result = {
-        "model": args.weights or "ViT-L 512 DPT, random weights", "image": f"{W}x{H}", "torch": torch.__version__,
+        "model": args.weights or "ViT-L 512 DPT, random weights", "image": f"{W}x{H}",
+        "torch": torch.__version__,
         "device": torch.cuda.get_device_name(device) if device.type == "cuda" else
         f"cpu, {torch.get_num_threads()} torch threads, {os.cpu_count()} cores",
         "batch_size": args.batch_size, "load_before": os.getloadavg(),

@@ -60,7 +60,8 @@ def check_dtype(dtype: torch.dtype, device: torch.device) -> None:
     """Dust3rError for a precision the device cannot run: float16 on the CPU (no autocast
     kernels worth having), bfloat16 on a GPU without it."""
     if dtype not in _DTYPES.values():
-        raise ValueError(f"dtype must be torch.float32, torch.bfloat16 or torch.float16, not {dtype}")
+        raise ValueError(
+            f"dtype must be torch.float32, torch.bfloat16 or torch.float16, not {dtype}")
     if dtype == torch.float16 and device.type == "cpu":
         raise Dust3rError("float16 precision needs a GPU; on the CPU use float32 (or bfloat16)")
     if dtype == torch.bfloat16 and device.type == "cuda" and not torch.cuda.is_bf16_supported():
