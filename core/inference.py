@@ -13,31 +13,21 @@ from typing import Optional, Sequence, Union
 import torch
 from torch import Tensor
 
-from .device import resolve_device
-from .errors import Dust3rError, OutOfMemory, raise_if_cancelled
+from .device import check_dtype, resolve_device
+from .errors import OutOfMemory, raise_if_cancelled
 from .progress import Cancel, Progress
 
 Pair = tuple[dict, dict]
 Shape = tuple[int, int]
 
-_DTYPES = (torch.float32, torch.bfloat16, torch.float16)
 OUT_OF_MEMORY_ADVICE = (
     "Try fewer photos, a sparser pair graph (swin-3 or oneref instead of complete), the "
     "224_linear model, bf16 precision, or a smaller batch size.")
 
 
-def _check_dtype(dtype: torch.dtype, device: torch.device) -> None:
-    if dtype not in _DTYPES:
-        raise ValueError(f"dtype must be torch.float32, torch.bfloat16 or torch.float16, not {dtype}")
-    if dtype == torch.float16 and device.type == "cpu":
-        raise Dust3rError("float16 precision needs a GPU; on the CPU use float32 (or bfloat16)")
-    if dtype == torch.bfloat16 and device.type == "cuda" and not torch.cuda.is_bf16_supported():
-        raise Dust3rError(f"This GPU ({torch.cuda.get_device_name(device)}) does not support "
-                          "bfloat16; use float16 or float32")
-
-
-def run_pairs(model: torch.nn.Module, pairs: Sequence[Pair], device: Union[str, torch.device] = "cpu",
-              batch_size: int = 8, dtype: torch.dtype = torch.float32, progress: Optional[Progress] = None,
+def run_pairs(model: torch.nn.Module, pairs: Sequence[Pair],
+              device: Union[str, torch.device] = "cpu", batch_size: int = 8,
+              dtype: torch.dtype = torch.float32, progress: Optional[Progress] = None,
               cancel: Optional[Cancel] = None) -> dict:
     """The network's predictions for every (view1, view2) pair, in the official layout.
 
@@ -51,7 +41,7 @@ def run_pairs(model: torch.nn.Module, pairs: Sequence[Pair], device: Union[str, 
     and after every batch; `cancel()` is checked between batches (raises `Cancelled`).
     """
     device = resolve_device(device)
-    _check_dtype(dtype, device)
+    check_dtype(dtype, device)
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, not {batch_size}")
     if not pairs:

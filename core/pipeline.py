@@ -204,13 +204,6 @@ class Result:
         return f"{self.scene.n_images} photos, {self.n_pairs} pairs, {total:.1f} s"
 
 
-def torch_dtype(precision: str):
-    import torch
-
-    return {"auto": torch.float32, "fp32": torch.float32, "bf16": torch.bfloat16,
-            "fp16": torch.float16}[precision]
-
-
 def load_model(params: JobParams, progress: Optional[StageProgress] = None,
                cancel: Optional[Cancel] = None):
     """The network of `params.model` on the device of `params.device` (downloads if needed
@@ -233,10 +226,11 @@ def load_model(params: JobParams, progress: Optional[StageProgress] = None,
 def network_predictor(model, params: JobParams) -> "NetworkPredictor":
     """The loaded network as the run's predictor, on the device and at the precision of
     `params`."""
-    from .device import resolve_device
+    from .device import resolve_device, resolve_dtype
     from .predictor import NetworkPredictor, trained_image_size
 
-    return NetworkPredictor(model, resolve_device(params.device), torch_dtype(params.precision),
+    device = resolve_device(params.device)
+    return NetworkPredictor(model, device, resolve_dtype(params.precision, device),
                             params.batch_size, trained_image_size(model))
 
 

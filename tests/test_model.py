@@ -114,30 +114,68 @@ def test_the_tolerance_catches_small_mistakes(fixture):
     assert worst(wrong_eps) > TOL
 
 
-def test_heads_run_in_float32_under_autocast(fixture):
-    _, t, model = fixture
+@pytest.mark.parametrize("dtype, dpt_dtype", [(torch.bfloat16, torch.bfloat16),
+                                              (torch.float16, torch.float32)])
+def test_head_precision_under_autocast(fixture, dtype, dpt_dtype):
+    """bf16: a DPT head runs in bf16 too, but for its last layer; fp16 (could overflow): in
+    float32. Linear heads always in float32. Raw maps and outputs always in float32."""
+    name, t, model = fixture
     seen = {}
 
-    def record(name):
+    def record(key):
         def hook(module, args, output):
-            seen[name] = (args[0][-1].dtype, output.dtype)
+            seen[key] = (args[0][-1].dtype if isinstance(args[0], list) else args[0].dtype,
+                         output.dtype)
         return hook
 
-    handles = [model.downstream_head1.register_forward_hook(record("head1")),
-               model.dec_blocks[0].register_forward_hook(
-                   lambda module, args, output: seen.update(block=output.dtype))]
+    head = model.downstream_head1
+    modules = {"head1": head, "block": model.dec_blocks[0]}
+    if name == "tiny_dpt":
+        modules.update(fusion=head.dpt.scratch.refinenet1, upsampled_conv=head.dpt.head[2],
+                       last=head.dpt.head[-1])
+    handles = [module.register_forward_hook(record(key)) for key, module in modules.items()]
     try:
-        with torch.autocast("cpu", dtype=torch.bfloat16):
+        with torch.autocast("cpu", dtype=dtype):
             low = run(model, *fixture_views(t))
     finally:
         for handle in handles:
             handle.remove()
-    assert seen["block"] == torch.bfloat16  # the transformer did run in low precision
-    assert seen["head1"] == (torch.bfloat16, torch.float32)
+    assert seen["block"][1] == dtype  # the transformer did run in low precision
+    assert seen["head1"] == (dtype, torch.float32)
+    if name == "tiny_dpt":
+        assert seen["fusion"][1] == dpt_dtype
+        assert seen["last"] == (torch.float32, torch.float32)
+        assert seen["upsampled_conv"][1] == dpt_dtype
     assert all(v.dtype == torch.float32 for v in low.values())
     reference = run(model, *fixture_views(t))
     rel = (low["pred1.pts3d"] - reference["pred1.pts3d"]).norm() / reference["pred1.pts3d"].norm()
     assert rel < 0.1
+
+
+@pytest.mark.parametrize("batch", [1, 2])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_dpt_convolutions_run_channels_last(batch, dtype):
+    """The token maps' own layout: no reorders around every convolution, at any batch size
+    (a batch of one used to fall back to channels-first)."""
+    tensors = fixture_tensors("tiny_dpt")
+    model = build_model(tiny_config("tiny_dpt"), fixture_state_dict(tensors))
+    view1, view2 = fixture_views(tensors)
+    view1, view2 = ({"img": view["img"][:batch]} for view in (view1, view2))
+    formats = []
+
+    def record(module, args, output):
+        formats.append(output.is_contiguous(memory_format=torch.channels_last)
+                       and not output.is_contiguous())
+
+    handles = [m.register_forward_hook(record) for m in model.downstream_head1.modules()
+               if isinstance(m, (torch.nn.Conv2d, torch.nn.ConvTranspose2d))]
+    try:
+        with torch.autocast("cpu", dtype=dtype, enabled=dtype != torch.float32):
+            run(model, view1, view2)
+    finally:
+        for handle in handles:
+            handle.remove()
+    assert len(formats) > 20 and all(formats)
 
 
 def test_model_attributes(fixture):

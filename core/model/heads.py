@@ -2,7 +2,10 @@
 
 A head maps one view's list of decoder outputs (index 0 = encoder output, index l = decoder
 block l, the last one after dec_norm) to a raw [B, 4, H, W] map: x, y, z and confidence.
-Heads compute in float32 whatever precision the transformer ran in.
+A head computes in float32, or the DPT under autocast in its dtype (`Dust3R.predict`
+decides); either way the layer that makes the raw map, and the post-processing, in float32:
+rounding the raw log-depth and log-confidence to bfloat16 would be an error of up to 2^-9
+of their value that the exponentials of the post-processing carry into every point.
 """
 from __future__ import annotations
 
@@ -11,9 +14,27 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 
+def head_input(tokens: Tensor) -> Tensor:
+    """Tokens as a head takes them: float32, or as they are under autocast (which casts)."""
+    return tokens if torch.is_autocast_enabled(tokens.device.type) else tokens.float()
+
+
+def in_float32(layer: nn.Module, x: Tensor) -> Tensor:
+    """layer(x) computed in float32 whatever autocast says."""
+    with torch.autocast(x.device.type, enabled=False):
+        return layer(x.float())
+
+
 def tokens_to_map(tokens: Tensor, h: int, w: int) -> Tensor:
-    """[B, h*w, C] row-major tokens -> [B, C, h, w] float32."""
-    return tokens.float().transpose(1, 2).unflatten(2, (h, w))
+    """[B, h*w, C] row-major tokens -> [B, C, h, w] in channels-last memory format.
+
+    That is the tokens' own layout, but the convolutions only take it as channels-last when
+    the batch stride fits too, which a batch of one need not have (it is then ignored): they
+    would run channels-first, with reorders before and after each (a third of the DPT's
+    time). So the (small) map is copied into a canonical channels-last tensor.
+    """
+    x = head_input(tokens).transpose(1, 2).unflatten(2, (h, w))
+    return torch.empty_like(x, memory_format=torch.channels_last).copy_(x)
 
 
 class LinearHead(nn.Module):
@@ -26,7 +47,7 @@ class LinearHead(nn.Module):
 
     def forward(self, tokens: list[Tensor], shape: tuple[int, int]) -> Tensor:
         p = self.patch_size
-        x = self.proj(tokens[-1].float())
+        x = in_float32(self.proj, tokens[-1])
         return F.pixel_shuffle(tokens_to_map(x, shape[0] // p, shape[1] // p), p)
 
 
@@ -88,7 +109,7 @@ class DPT(nn.Module):
             conv3x3(feature_dim, last_dim),
             nn.Upsample(scale_factor=2, mode="bilinear", align_corners=True),
             conv3x3(last_dim, last_dim),
-            nn.ReLU(),
+            nn.ReLU(inplace=True),  # on the conv's output (or its float32 copy)
             nn.Conv2d(last_dim, 4, 1),
         )
         # Bring the four levels to 1/4, 1/8, 1/16 and 1/32 of the image size.
@@ -107,7 +128,20 @@ class DPT(nn.Module):
         p4 = s.refinenet4(l4)[:, :, :l3.shape[2], :l3.shape[3]]  # odd grids: 1/32 rounds up
         p3 = s.refinenet3(p4, l3)
         p2 = s.refinenet2(p3, l2)
-        return self.head(s.refinenet1(p2, l1))
+        # The head works at half and full resolution: one image at a time, so that a batch
+        # needs no more memory for it than one image (128 channels at full resolution are
+        # 100 MB in float32), at no cost in speed (its convolutions stay large).
+        return torch.cat([self.raw_map(x) for x in s.refinenet1(p2, l1).split(1)])
+
+    def raw_map(self, x: Tensor) -> Tensor:
+        """The head on one image: in the head's precision up to the last 3x3 conv, then ReLU
+        and the 1x1 conv to the raw map in float32 (from a lower precision on the CPU in
+        strips of rows: there a float32 copy of the whole 128-channel map cost as much as the
+        3x3 conv)."""
+        x = self.head[:3](x)
+        if x.dtype == torch.float32 or x.device.type != "cpu":
+            return in_float32(self.head[3:], x)
+        return torch.cat([in_float32(self.head[3:], strip) for strip in x.split(32, dim=2)], 2)
 
 
 class DPTHead(nn.Module):
@@ -127,12 +161,12 @@ class DPTHead(nn.Module):
 
 
 def postprocess(raw: Tensor) -> dict[str, Tensor]:
-    """Raw head output [B, 4, H, W] -> {'pts3d' [B, H, W, 3], 'conf' [B, H, W]}.
+    """Raw head output [B, 4, H, W] -> {'pts3d' [B, H, W, 3], 'conf' [B, H, W]}, float32.
 
     depth_mode ('exp', -inf, inf): the xyz direction is kept and its norm d becomes e^d - 1;
     conf_mode ('exp', 1, inf): conf = 1 + e^c.
     """
-    x = raw.permute(0, 2, 3, 1)
+    x = raw.float().permute(0, 2, 3, 1)
     xyz, c = x[..., :3], x[..., 3]
     d = xyz.norm(dim=-1, keepdim=True)
     return {"pts3d": xyz / d.clamp(min=1e-8) * torch.expm1(d), "conf": 1 + c.exp()}

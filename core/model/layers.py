@@ -36,25 +36,33 @@ class PatchEmbed(nn.Module):
         return tokens, pos
 
 
-def rope_tables(pos: Tensor, head_dim: int, base: float) -> Rope:
+def rope_tables(pos: Tensor, head_dim: int, base: float, dtype: torch.dtype = torch.float32
+                ) -> Rope:
     """cos/sin tables of 2D rotary embeddings for integer positions pos [B, S, 2] = (y, x).
 
     The first half of each head's channels encodes y and the second half x; within a half of
     size D, channel k pairs with channel k + D/2 ("rotate half") at frequency base^(-2k/D).
+    The sin table carries the rotation's sign (minus on channels k < D/2 of each half), so
+    that `apply_rope` only swaps halves. Computed in float32, then given `dtype`.
     """
     d = head_dim // 2
     inv_freq = 1.0 / (base ** (torch.arange(0, d, 2, device=pos.device).float() / d))
     angles = pos.float()[..., None] * inv_freq  # [B, S, 2, d/2]
+    sin = angles.sin()
     angles = torch.cat([angles, angles], -1).flatten(-2)  # [B, S, head_dim]: y half, x half
-    return angles.cos()[:, None], angles.sin()[:, None]
+    signed_sin = torch.cat([-sin, sin], -1).flatten(-2)
+    return angles.cos()[:, None].to(dtype), signed_sin[:, None].to(dtype)
 
 
 def apply_rope(x: Tensor, rope: Rope) -> Tensor:
-    """Rotate x [B, heads, S, head_dim] by the angles of `rope`."""
-    cos, sin = (t.to(x.dtype) for t in rope)
-    first, second = x.unflatten(-1, (2, 2, -1)).unbind(-2)  # per axis: channels k, k + D/2
-    rotated = torch.stack([-second, first], -2).flatten(-3)
-    return x * cos + rotated * sin
+    """Rotate x [B, heads, S, head_dim] by the angles of `rope` (tables in x's dtype).
+
+    Per axis half, channel k becomes a_k cos - b_k sin and channel k + D/2 becomes
+    b_k cos + a_k sin (a, b = the quarters of the half): x * cos + swapped(x) * signed sin.
+    """
+    cos, signed_sin = (t if t.dtype == x.dtype else t.to(x.dtype) for t in rope)
+    swapped = x.unflatten(-1, (2, 2, -1)).flip(-2).flatten(-3)  # per axis half: b, a
+    return torch.addcmul(x * cos, swapped, signed_sin)
 
 
 def split_heads(x: Tensor, num_heads: int) -> Tensor:
@@ -107,6 +115,14 @@ class Mlp(nn.Module):
         return self.fc2(self.act(self.fc1(x)))
 
 
+def residual(x: Tensor, branch: Tensor) -> Tensor:
+    """x + branch, added into the branch's output (a fresh tensor) where it has x's dtype and
+    shape: the same sum without allocating (and page-faulting in) one more token tensor."""
+    if branch.dtype == x.dtype and branch.shape == x.shape and not branch.requires_grad:
+        return branch.add_(x)
+    return x + branch
+
+
 class Block(nn.Module):
     """Encoder block: self-attention and MLP, both pre-norm with residuals."""
 
@@ -118,8 +134,8 @@ class Block(nn.Module):
         self.mlp = Mlp(dim, int(dim * mlp_ratio))
 
     def forward(self, x: Tensor, rope: Rope) -> Tensor:
-        x = x + self.attn(self.norm1(x), rope)
-        return x + self.mlp(self.norm2(x))
+        x = residual(x, self.attn(self.norm1(x), rope))
+        return residual(x, self.mlp(self.norm2(x)))
 
 
 class DecoderBlock(nn.Module):
@@ -137,7 +153,7 @@ class DecoderBlock(nn.Module):
         self.norm_y = layer_norm(dim)
 
     def forward(self, x: Tensor, y: Tensor, rope_x: Rope, rope_y: Rope) -> Tensor:
-        x = x + self.attn(self.norm1(x), rope_x)
+        x = residual(x, self.attn(self.norm1(x), rope_x))
         y = self.norm_y(y)
-        x = x + self.cross_attn(self.norm2(x), y, rope_x, rope_y)
-        return x + self.mlp(self.norm3(x))
+        x = residual(x, self.cross_attn(self.norm2(x), y, rope_x, rope_y))
+        return residual(x, self.mlp(self.norm3(x)))

@@ -61,7 +61,7 @@ class Dust3R(nn.Module):
         """Images [B, 3, H, W] in [-1, 1] -> tokens [B, S, enc_dim] after enc_norm, and their
         patch positions pos [B, S, 2] = (row, col)."""
         x, pos = self.patch_embed(img)
-        rope = rope_tables(pos, self.enc_head_dim, self.rope_base)
+        rope = rope_tables(pos, self.enc_head_dim, self.rope_base, compute_dtype(img))
         for block in self.enc_blocks:
             x = block(x, rope)
         return self.enc_norm(x), pos
@@ -69,8 +69,9 @@ class Dust3R(nn.Module):
     def decode(self, feat1: Tensor, pos1: Tensor, feat2: Tensor,
                pos2: Tensor) -> tuple[list[Tensor], list[Tensor]]:
         """Both decoders; per view [encoder output, block 1, ..., block D (after dec_norm)]."""
-        rope1 = rope_tables(pos1, self.dec_head_dim, self.rope_base)
-        rope2 = rope_tables(pos2, self.dec_head_dim, self.rope_base)
+        dtype = compute_dtype(feat1)
+        rope1 = rope_tables(pos1, self.dec_head_dim, self.rope_base, dtype)
+        rope2 = rope_tables(pos2, self.dec_head_dim, self.rope_base, dtype)
         out1, out2 = [feat1], [feat2]
         x1, x2 = self.decoder_embed(feat1), self.decoder_embed(feat2)
         for block1, block2 in zip(self.dec_blocks, self.dec_blocks2):
@@ -85,12 +86,18 @@ class Dust3R(nn.Module):
                 shape: tuple[int, int], shape2: tuple[int, int] | None = None
                 ) -> tuple[Pred, Pred]:
         """Decoders, heads and post-processing for B encoded pairs of images of size `shape`
-        = (H, W) (`shape2` for the second images when their size differs)."""
+        = (H, W) (`shape2` for the second images when their size differs).
+
+        Under bfloat16 autocast the heads run in bfloat16 too; otherwise (float32, float16
+        autocast) in float32. The post-processing and the outputs are float32.
+        """
         dec1, dec2 = self.decode(feat1, pos1, feat2, pos2)
-        # Heads in float32 even when the transformer runs under bf16/fp16 autocast.
-        with torch.autocast(feat1.device.type, enabled=False):
-            pred1 = postprocess(self.downstream_head1(dec1, tuple(shape)))
-            pred2 = postprocess(self.downstream_head2(dec2, tuple(shape2 or shape)))
+        device_type = feat1.device.type
+        with torch.autocast(device_type, dtype=torch.bfloat16,
+                            enabled=head_dtype(device_type) == torch.bfloat16):
+            raw1 = self.downstream_head1(dec1, tuple(shape))
+            raw2 = self.downstream_head2(dec2, tuple(shape2 or shape))
+        pred1, pred2 = postprocess(raw1), postprocess(raw2)
         return pred1, {"pts3d_in_other_view": pred2["pts3d"], "conf": pred2["conf"]}
 
     def forward(self, view1: dict, view2: dict) -> tuple[Pred, Pred]:
@@ -98,6 +105,22 @@ class Dust3R(nn.Module):
         feat1, pos1 = self.encode(view1["img"])
         feat2, pos2 = self.encode(view2["img"])
         return self.predict(feat1, pos1, feat2, pos2, shape1, shape2)
+
+
+def compute_dtype(x: Tensor) -> torch.dtype:
+    """The dtype matrix products run in for tensors on x's device: autocast's or float32."""
+    device_type = x.device.type
+    return torch.get_autocast_dtype(device_type) if torch.is_autocast_enabled(device_type) \
+        else torch.float32
+
+
+def head_dtype(device_type: str) -> torch.dtype:
+    """The heads' precision: bfloat16 under bfloat16 autocast, else float32 (float16 could
+    overflow in the DPT's convolutions, and the official heads always run in float32)."""
+    if torch.is_autocast_enabled(device_type) and \
+            torch.get_autocast_dtype(device_type) == torch.bfloat16:
+        return torch.bfloat16
+    return torch.float32
 
 
 def image_shape(view: dict) -> tuple[int, int]:
