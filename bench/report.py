@@ -5,6 +5,8 @@
 * network: ViT-L 512 DPT with random weights at 512x384 (bench/network.py): seconds per pair
   forward and peak memory, CPU float32; CUDA float32 and bf16 when a GPU is present; plus
   the per-pair cost of `run_pairs` with its encoder reuse;
+* pairs: `run_pairs` at N=3 and N=8 against the official one-forward-per-pair, float32 and
+  bf16, with the bf16 accuracy (bench/pairs.py, on the CPU);
 * alignment: `global_align` seconds per iteration and peak memory for 4, 8 and 16 images
   at 512x384 (bench/align.py), on the CPU and, when present, on CUDA;
 * import: seconds to import 1M points into Blender (bench/import_points.py).
@@ -68,6 +70,7 @@ def main(argv: list[str] | None = None) -> None:
     load_before = os.getloadavg()
     details = {"network": {"cpu": run_bench("network.py", "--device", "cpu", "--dtype", "float32",
                                             *repeats)},
+               "pairs": run_bench("pairs.py", "--device", "cpu"),
                "alignment": {"cpu": run_bench("align.py", "--device", "cpu", *sizes)},
                "import": run_bench("import_points.py", "--points", "1000000")}
     if cuda:
@@ -78,6 +81,10 @@ def main(argv: list[str] | None = None) -> None:
     summary = {
         "network_vit_l_512_dpt_512x384": {device: network_summary(d)
                                           for device, d in details["network"].items()},
+        "run_pairs_seconds_per_pair_cpu": {
+            **{f"official {k}": v["seconds_per_pair"] for k, v in details["pairs"]["official"].items()},
+            **{k: v["seconds_per_pair"] for k, v in details["pairs"]["run_pairs"].items()}},
+        "bf16_accuracy": details["pairs"]["accuracy_bf16_vs_fp32"],
         "alignment_512x384": {device: align_summary(d) for device, d in details["alignment"].items()},
         "blender_import_1m_points_seconds": details["import"]["seconds_min"],
     }
