@@ -3,15 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-
-def similarity(src: np.ndarray, dst: np.ndarray):
-    """(s, R, t) with s R src + t ~ dst for point sets [N, 3] (Umeyama, unweighted)."""
-    ms, md = src.mean(0), dst.mean(0)
-    u, sing, vh = np.linalg.svd((dst - md).T @ (src - ms))
-    flip = np.array([1.0, 1.0, np.sign(np.linalg.det(u @ vh))])
-    rot = (u * flip) @ vh
-    scale = (sing * flip).sum() / ((src - ms) ** 2).sum()
-    return scale, rot, md - scale * rot @ ms
+from demo.compare import similarity
 
 
 def rotation_deg(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -24,7 +16,8 @@ def camera_errors(c2w, focals, ref_c2w, ref_focals, depth=None, ref_depth=None) 
     """Max errors of cameras (and mean depth abs-rel) against a reference, after a similarity
     fitted on the camera centres; positions relative to the reference cameras' spread."""
     c2w, ref_c2w = np.asarray(c2w, np.float64), np.asarray(ref_c2w, np.float64)
-    scale, rot, trans = similarity(c2w[:, :3, 3], ref_c2w[:, :3, 3])
+    sim = similarity(c2w[:, :3, 3], ref_c2w[:, :3, 3])
+    scale, rot, trans = sim.scale, sim.rotation, sim.translation
     centres = scale * c2w[:, :3, 3] @ rot.T + trans
     spread = np.linalg.norm(ref_c2w[:, :3, 3] - ref_c2w[:, :3, 3].mean(0), axis=1).mean()
     n = len(c2w)
