@@ -76,6 +76,8 @@ class ImportOptions:
     max_points: int = 0  # 0 = all; otherwise a random subset of this size
     scale: float = 0.0  # reconstruction -> Blender units; 0 = auto (known poses: 1)
     set_active_camera: bool = True  # make the first photo's camera the scene camera
+    depth_meshes: bool = False  # a grid mesh per photo from its depth map, showing the photo
+    depth_stride: int = 1  # depth meshes: a vertex every this many network pixels
 
     def validate(self) -> None:
         """Raise `Dust3rError` for options no import could use."""
@@ -88,6 +90,8 @@ class ImportOptions:
                                           f"length, not {self.point_radius!r}"),
             (_real(self.confidence_threshold, 0),
              f"The confidence threshold must be 0 or more, not {self.confidence_threshold!r}"),
+            (_whole(self.depth_stride, 1), "Depth stride must be a whole number of pixels, 1 "
+                                           f"or more, not {self.depth_stride!r}"),
         ])
 
 
