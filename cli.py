@@ -110,6 +110,11 @@ def parser(pkg: ModuleType) -> argparse.ArgumentParser:
     i.add_argument("--max-points", type=int, default=imp.max_points, help="0 = all")
     i.add_argument("--scale", type=float, default=imp.scale,
                    help="Blender units per reconstruction unit (0 = automatic)")
+    i.add_argument("--depth-meshes", action="store_true", default=imp.depth_meshes,
+                   help="a mesh per photo from its depth map, textured with the photo")
+    i.add_argument("--depth-stride", type=int, default=imp.depth_stride, metavar="N",
+                   help="depth meshes: a vertex every N network pixels (default: "
+                        f"{imp.depth_stride})")
     return p
 
 

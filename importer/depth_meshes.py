@@ -28,8 +28,9 @@ def depth_mesh(plan: "DepthMeshPlan") -> bpy.types.Mesh:
     mesh = bpy.data.meshes.new(plan.name)
     n_faces = len(plan.faces)
     mesh.vertices.add(len(plan.vertices))
-    mesh.attributes["position"].data.foreach_set(
-        "vector", np.ascontiguousarray(plan.vertices, np.float32).ravel())
+    if len(plan.vertices):  # a mesh without vertices has no "position" attribute
+        mesh.attributes["position"].data.foreach_set(
+            "vector", np.ascontiguousarray(plan.vertices, np.float32).ravel())
     corners = np.ascontiguousarray(plan.faces, np.int32).ravel()
     mesh.loops.add(len(corners))
     mesh.loops.foreach_set("vertex_index", corners)

@@ -101,6 +101,15 @@ class DUST3R_PG_settings(bpy.types.PropertyGroup):
                                     default=IMPORT.set_active_camera,
                                     description="Make the first photo's camera the scene camera "
                                                 "and set the render resolution to its photo")
+    depth_meshes: BoolProperty(name="Depth Meshes", default=IMPORT.depth_meshes,
+                               description="A mesh per photo from its depth map, showing the "
+                                           "photo unlit: seen through its camera it reproduces "
+                                           "the photo (camera projection, set reference). "
+                                           "Faces across depth jumps and on pixels under the "
+                                           "confidence threshold are left out")
+    depth_stride: IntProperty(name="Stride", default=IMPORT.depth_stride, min=1, soft_max=16,
+                              description="A vertex every this many network pixels (1 = "
+                                          "every pixel, about 200,000 faces a photo at 512 px)")
 
 
 class DUST3R_PG_task(bpy.types.PropertyGroup):

@@ -84,6 +84,11 @@ class DUST3R_PT_reconstruct(bpy.types.Panel):
             body.prop(s, "max_points")
             body.prop(s, "scale")
             body.prop(s, "collection_name")
+            header, meshes = body.panel("dust3r_depth_meshes", default_closed=True)
+            header.prop(s, "depth_meshes")
+            if meshes:
+                meshes.enabled = s.depth_meshes
+                meshes.prop(s, "depth_stride")
 
         header, body = layout.panel("dust3r_advanced", default_closed=True)
         header.label(text="Advanced")

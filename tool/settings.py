@@ -47,6 +47,7 @@ def job_params(settings, photos: Sequence[str] | str, model: ModelChoice,
             cameras=settings.import_cameras, background_images=settings.background_images,
             point_radius=settings.point_radius, confidence_threshold=settings.min_conf_thr,
             max_points=settings.max_points, scale=settings.scale,
-            set_active_camera=settings.set_active_camera))
+            set_active_camera=settings.set_active_camera,
+            depth_meshes=settings.depth_meshes, depth_stride=settings.depth_stride))
     params.validate()
     return params

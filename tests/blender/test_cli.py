@@ -170,6 +170,10 @@ BAD_INPUT = {
                                                  t / "models"],
                                       "online access is off"),
     "max points negative": (lambda t: ["--max-points", "-1"], "Max points"),
+    "depth stride zero": (lambda t: ["--depth-meshes", "--depth-stride", "0"],
+                          "Depth stride must be a whole number of pixels, 1 or more, not 0"),
+    "depth stride negative": (lambda t: ["--depth-stride", "-2"],
+                              "Depth stride must be a whole number of pixels, 1 or more, not -2"),
     "scale nan": (lambda t: ["--scale", "nan"], "Scale must be"),
     "scale negative": (lambda t: ["--scale", "-1"], "Scale must be"),
     "radius negative": (lambda t: ["--point-radius", "-1"], "Point radius"),
@@ -261,3 +265,29 @@ def test_without_a_base_the_output_holds_only_the_reconstruction(tmp_path):
     names = {o.name for o in bpy.data.objects}
     assert not names & {"Cube", "Light", "Camera"}  # not the startup scene's
     assert len(names) == 4  # the points and three cameras
+
+
+@pytest.mark.slow
+def test_cli_imports_a_textured_depth_mesh_per_photo(tmp_path):
+    photos = [write_photo(tmp_path / f"dm{i}.jpg", (96, 72), seed=i) for i in range(2)]
+    ckpt = write_pth(tmp_path / "tiny.pth", "tiny_linear")
+    out = tmp_path / "meshes.blend"
+    proc = run_cli(*photos, "-o", out, "--model", ckpt, "--device", "cpu", "--niter", "2",
+                   "--collection", "Meshes", "--depth-meshes", "--depth-stride", "4",
+                   tmp_path=tmp_path)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert "2 cameras, 2 depth meshes in 'Meshes' ->" in proc.stdout
+    bpy.ops.wm.open_mainfile(filepath=str(out))
+    coll = bpy.data.collections["Meshes"]
+    meshes = sorted((o for o in coll.objects if o.type == "MESH" and o.name.endswith(" depth")),
+                    key=lambda o: o.name)
+    assert [o.name for o in meshes] == ["000 dm0 depth", "001 dm1 depth"]
+    for obj in meshes:
+        # The tiny model's random weights give no usable depth (negative, noise), so its
+        # meshes may have no faces; test_depth_meshes.py checks the geometry and a render.
+        assert obj["dust3r_depth_stride"] == 4
+        assert "UVMap" in obj.data.uv_layers and "confidence" in obj.data.attributes
+        texture = next(n for n in obj.data.materials[0].node_tree.nodes if n.type == "TEX_IMAGE")
+        camera = coll.objects[obj.name[:-len(" depth")]]
+        assert texture.image == camera.data.background_images[0].image  # one image a photo
+    assert len(bpy.data.images) == 2

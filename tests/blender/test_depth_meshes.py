@@ -154,6 +154,46 @@ def test_a_failing_depth_mesh_leaves_nothing_behind(addon, tmp_path, monkeypatch
     assert scene_state() == before
 
 
+def test_a_photo_without_a_confident_pixel_gets_an_empty_mesh(addon, tmp_path):
+    core = addon.core
+    photos = photos_of(core, tmp_path, [(96, 72)] * 2)
+    w, h = photos[0].network_size
+    scene = stepped_scene(core, photos, np.stack([np.eye(4)] * 2),
+                          low_confidence=[np.s_[:, :w // 3], np.s_[:, w // 3:]])
+    scene.masks[1][:] = True  # photo 1 keeps its points, yet its depth mesh needs confidence
+    result = addon.importer.import_scene(scene, core.pipeline.ImportOptions(
+        depth_meshes=True, confidence_threshold=3.0))
+    empty = result.depth_meshes[1].data
+    assert len(result.depth_meshes[0].data.vertices) == 0  # masked everywhere
+    assert len(empty.vertices) == len(empty.polygons) == 0 and "UVMap" in empty.uv_layers
+
+
+def test_the_panel_and_the_cli_carry_the_depth_mesh_settings(addon):
+    from test_operators import FakeLayout
+
+    defaults = addon.core.pipeline.ImportOptions()
+    s = bpy.context.scene.dust3r
+    assert (s.depth_meshes, s.depth_stride) == (defaults.depth_meshes, defaults.depth_stride)
+    cli = __import__(addon.__name__ + ".cli", fromlist=["parser"])
+    args = cli.parser(addon).parse_args(["a.jpg", "-o", "x.blend"])
+    assert (args.depth_meshes, args.depth_stride) == (defaults.depth_meshes,
+                                                      defaults.depth_stride)
+    args = cli.parser(addon).parse_args(["a.jpg", "-o", "x.blend", "--depth-meshes",
+                                         "--depth-stride", "5"])
+    assert (args.depth_meshes, args.depth_stride) == (True, 5)
+
+    s.depth_meshes, s.depth_stride = True, 3
+    model = addon.tool.settings.ModelChoice("model.pth", "", "cpu", "fp32", False)
+    options = addon.tool.settings.job_params(s, "/photos", model).import_options
+    assert (options.depth_meshes, options.depth_stride) == (True, 3)
+
+    log = []
+    addon.panels.sidebar.DUST3R_PT_reconstruct.draw(
+        type("Panel", (), {"layout": FakeLayout(log)})(), bpy.context)
+    drawn = [args[1] for name, args, _ in log if name == "prop" and args[0] == s]
+    assert "depth_meshes" in drawn and "depth_stride" in drawn
+
+
 # ------------------------------------------------------------------ seen through its camera
 
 RENDER_SCALE = 2  # the render is the photo downscaled 2x (320 x 240)
@@ -271,3 +311,61 @@ def test_seen_through_its_camera_the_mesh_reproduces_the_photo(addon, tmp_path, 
     for u in (nw // 3, 2 * nw // 3):  # the box's left and right edges
         assert rendered[render_pixel(u, nh // 2) + (3,)] < 255
     assert inner.mean() > 0.7
+
+
+@pytest.mark.slow
+def test_the_cli_s_depth_meshes_of_a_rendered_room_reproduce_its_photos(addon, tmp_path,
+                                                                       monkeypatch):
+    """The whole chain on the demo's rendered room (a landscape, a portrait and an
+    EXIF-rotated photo), with the ground-truth predictor in the network's place: cli.py
+    --depth-meshes, then each mesh alone rendered through its photo's camera."""
+    import importlib
+
+    from demo.render import render_scene
+    from demo.truth import load_ground_truth
+
+    render_scene(tmp_path / "photos", n_views=3, width=320, height=240, samples=1)
+    truth = load_ground_truth(tmp_path / "photos")
+    cli = importlib.import_module(addon.__name__ + ".cli")
+    oracle = importlib.import_module(addon.__name__ + ".demo.oracle")
+    reconstruct = addon.importer.reconstruct
+    monkeypatch.setattr(addon.importer, "reconstruct", lambda params, **kwargs: reconstruct(
+        params, predictor=oracle.GroundTruthPredictor(truth), **kwargs))
+    out = tmp_path / "room.blend"
+    assert cli.main([str(tmp_path / "photos"), "-o", str(out), "--depth-meshes", "--niter",
+                     "100", "--no-points"]) == 0
+
+    bpy.ops.wm.open_mainfile(filepath=str(out))
+    cameras = sorted((o for o in bpy.data.objects if o.type == "CAMERA"), key=lambda o: o.name)
+    meshes = {o.name: o for o in bpy.data.objects if o.type == "MESH"}
+    assert len(cameras) == 3 and set(meshes) == {c.name + " depth" for c in cameras}
+    errors = []
+    for camera in cameras:
+        for name, obj in meshes.items():
+            obj.hide_render = name != camera.name + " depth"
+        addon.importer.cameras.activate_camera(bpy.context.scene, camera)
+        rendered = render_through(camera, tmp_path / f"{camera.name}.png")
+        photo = np.asarray(addon.core.images.open_upright(camera["dust3r_source"])[0])
+        expected = downscaled(photo, RENDER_SCALE)
+        assert rendered.shape[:2] == expected.shape[:2]
+        covered = rendered[..., 3] == 255
+        inner = covered.copy()
+        for dv, du in ((-1, 0), (1, 0), (0, -1), (0, 1)):
+            inner &= np.roll(covered, (dv, du), (0, 1))
+        inner[[0, -1], :] = inner[:, [0, -1]] = False
+        errors.append(np.abs(rendered[..., :3] - expected)[inner].mean())
+        shift = registration(rendered[..., :3], expected, inner) * RENDER_SCALE
+        # The pixels that see the room (not the open sky above its walls).
+        h, w = expected.shape[:2]
+        room = np.isfinite(truth.depth(truth.index_of(camera["dust3r_source"])))
+        room = room[:h * RENDER_SCALE, :w * RENDER_SCALE].reshape(
+            h, RENDER_SCALE, w, RENDER_SCALE).all((1, 3))
+        coverage = (covered & room).sum() / room.sum()
+        print(f"\n{camera.name} ({photo.shape[1]}x{photo.shape[0]}): mean absolute error "
+              f"{errors[-1]:.2f} levels over {inner.mean():.0%} of the frame; shift "
+              f"({shift[0]:+.3f}, {shift[1]:+.3f}) photo px; the mesh covers {coverage:.1%} "
+              "of the room")
+        assert not (covered & ~room).any()  # nothing where the photo sees the sky
+        assert coverage > 0.9  # the rest are faces dropped along occlusion edges
+        assert np.abs(shift).max() < 0.1
+    assert max(errors) < 3.0
