@@ -8,7 +8,7 @@ import produces is tested without Blender.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Optional
 
 import numpy as np
@@ -179,7 +179,9 @@ class DepthMeshPlan:
     faces: np.ndarray  # [F, 4] int32 vertex indices, counter-clockwise seen from the camera
     pixels: np.ndarray  # [V, 2] int32 network pixel (column, row) of each vertex
     confidence: np.ndarray  # [V] float32 raw network confidence
-    rgb: np.ndarray  # [V, 3] float32 sRGB colour of the network image (0.5 without colours)
+    # [V, 3] float32 sRGB colour of the network image (0.5 without colours) where the mesh
+    # is not `textured`; [0, 3] where it is
+    rgb: np.ndarray
 
 
 def camera_name(scene: "Scene", n: int) -> str:
@@ -191,15 +193,14 @@ def camera_name(scene: "Scene", n: int) -> str:
 
 def plan_depth_meshes(scene: "Scene", world: np.ndarray, options: "ImportOptions",
                       warnings: list[str]) -> tuple[DepthMeshPlan, ...]:
-    """`depth_mesh` of every photo; a photo whose file is gone is coloured from the network
-    image instead of textured (with a warning)."""
+    """`depth_mesh` of every photo, with a warning for each photo whose file is gone (its
+    mesh shows the network image's colours)."""
     meshes = []
     for n in range(scene.n_images):
         mesh = depth_mesh(scene, n, world, options.depth_stride, options.confidence_threshold)
-        if mesh.photo is not None and not os.path.isfile(mesh.photo.path):
+        if mesh.photo is not None and not mesh.textured:
             warnings.append(f"{mesh.name} shows the network image's colours: "
                             f"{mesh.photo.path} is gone")
-            mesh = replace(mesh, textured=False)
         meshes.append(mesh)
     return tuple(meshes)
 
@@ -213,7 +214,8 @@ def grid_indices(size: int, stride: int) -> np.ndarray:
 def depth_mesh(scene: "Scene", n: int, world: np.ndarray, stride: int = 1,
                min_confidence: float = 0.0,
                max_slope: float = DEPTH_MAX_SLOPE) -> DepthMeshPlan:
-    """Photo n's depth map as a grid mesh (numpy only: no loops over pixels)."""
+    """Photo n's depth map as a grid mesh (numpy only: no loops over pixels), textured with
+    the photo when its file is there."""
     rows = grid_indices(scene.depthmaps[n].shape[0], stride)
     cols = grid_indices(scene.depthmaps[n].shape[1], stride)
     grid = np.ix_(rows, cols)
@@ -244,12 +246,15 @@ def depth_mesh(scene: "Scene", n: int, world: np.ndarray, stride: int = 1,
     else:
         uv_photo, (width, height) = pixels.astype(np.float64), scene.image_size(n)
     uv = np.stack([(uv_photo[:, 0] + 0.5) / width, 1.0 - (uv_photo[:, 1] + 0.5) / height], -1)
-    if scene.colors is None:
+    textured = photo is not None and os.path.isfile(photo.path)
+    if textured:
+        rgb = np.zeros((0, 3), np.float32)
+    elif scene.colors is None:
         rgb = np.full((len(pixels), 3), 0.5, np.float32)
     else:
         rgb = np.asarray(scene.colors[n], np.float32)[pixels[:, 1], pixels[:, 0]]
     return DepthMeshPlan(
-        f"{camera_name(scene, n)} depth", n, photo, photo is not None, int(stride),
+        f"{camera_name(scene, n)} depth", n, photo, textured, int(stride),
         transform_points(world, xyz.astype(np.float32)),  # as the points: the same vertices
         uv.astype(np.float32), faces, pixels,
         np.asarray(scene.confidence[n], np.float32)[pixels[:, 1], pixels[:, 0]], rgb)
