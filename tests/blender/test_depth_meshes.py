@@ -333,7 +333,7 @@ def test_the_cli_s_depth_meshes_of_a_rendered_room_reproduce_its_photos(addon, t
         params, predictor=oracle.GroundTruthPredictor(truth), **kwargs))
     out = tmp_path / "room.blend"
     assert cli.main([str(tmp_path / "photos"), "-o", str(out), "--depth-meshes", "--niter",
-                     "100", "--no-points"]) == 0
+                     "30", "--no-points"]) == 0
 
     bpy.ops.wm.open_mainfile(filepath=str(out))
     cameras = sorted((o for o in bpy.data.objects if o.type == "CAMERA"), key=lambda o: o.name)
