@@ -80,8 +80,9 @@ def main() -> None:
     cam = np.stack([(u - 255.5) / focal * depth, (v - 191.5) / focal * depth, depth], -1)
     c2w = np.tile(np.eye(4, dtype=np.float32), (n, 1, 1))
     c2w[:, 0, 3] = np.arange(n) * 0.2
+    pts3d = cam[None] + c2w[:, None, None, :3, 3]
     scene = Scene(c2w, np.full(n, focal, np.float32), np.tile([255.5, 191.5], (n, 1)).astype(
-        np.float32), np.broadcast_to(depth, (n, h, w)).copy(), cam[None] + c2w[:, None, None, :3, 3],
+        np.float32), np.broadcast_to(depth, (n, h, w)).copy(), pts3d,
         rng.uniform(3.5, 10, (n, h, w)).astype(np.float32), np.ones((n, h, w), bool),
         rng.uniform(0, 1, (n, h, w, 3)).astype(np.float32), photos=photos)
     options = ImportOptions(points=False, depth_meshes=True, depth_stride=args.stride)
