@@ -103,14 +103,13 @@ def plan_import(scene: "Scene", options: "ImportOptions") -> ImportPlan:
             photo = scene.photo(n)
             cam = PinholeCamera(int(sizes[n][0]), int(sizes[n][1]), focals[n], focals[n],
                                 pps[n][0], pps[n][1], np.asarray(scene.c2w[n], np.float64))
-            stem = os.path.splitext(os.path.basename(photo.path))[0] if photo else "camera"
-            camera_name = f"{n:03d} {stem}"
+            name_n = camera_name(scene, n)
             background = options.background_images and photo is not None
             if background and not os.path.isfile(photo.path):
-                warnings.append(f"No background for {camera_name}: {photo.path} is gone")
+                warnings.append(f"No background for {name_n}: {photo.path} is gone")
                 background = False
             cameras.append(CameraPlan(
-                camera_name, n, cam, to_blender(cam, world),
+                name_n, n, cam, to_blender(cam, world),
                 clip_range(cam.c2w, sample, scale), 0.1 * median_depth * scale, photo,
                 background))
     active = 0 if options.set_active_camera and cameras else None
