@@ -40,13 +40,16 @@ def pose(n: int) -> np.ndarray:
     return c2w
 
 
-def photo_scene(folder: Path, size: int = 64):
+def photo_scene(folder: Path, size: int = 64, core=None):
     """A Scene of the photos written into `folder` (network images of `size`): each pixel's
-    point at a depth of 2 to 3 units through its camera (so points reproject exactly)."""
-    from core.images import load_images
-    from core.scene import Scene
+    point at a depth of 2 to 3 units through its camera (so points reproject exactly).
+    `core`: the package to build it with (the add-on's in the Blender tests)."""
+    if core is None:
+        import core
+        import core.images
+        import core.scene
 
-    views = load_images(write_photos(folder), size=size)
+    views = core.images.load_images(write_photos(folder), size=size)
     photos = [v["photo"] for v in views]
     rng = np.random.default_rng(7)
     c2w, focals, pps, depths, points, conf, masks, colors = [], [], [], [], [], [], [], []
@@ -64,5 +67,5 @@ def photo_scene(folder: Path, size: int = 64):
         colors.append(rng.random((h, w, 3)).astype(np.float32))
         focals.append(f)
         pps.append(pp)
-    return Scene(np.array(c2w, np.float32), np.array(focals, np.float32),
+    return core.scene.Scene(np.array(c2w, np.float32), np.array(focals, np.float32),
                  np.array(pps, np.float32), depths, points, conf, masks, colors, photos=photos)

@@ -51,6 +51,11 @@ class ExportPoints:
     def __len__(self) -> int:
         return len(self.xyz)
 
+    @classmethod
+    def empty(cls) -> "ExportPoints":
+        return cls(np.zeros((0, 3), np.float32), np.zeros((0, 3), np.float32),
+                   np.zeros(0, np.float32), np.zeros(0, np.int32))
+
     @property
     def rgb8(self) -> np.ndarray:
         """[M, 3] uint8 sRGB."""
@@ -89,8 +94,7 @@ def describe_plan(plan: "ImportPlan", scene: Optional["Scene"] = None) -> Export
         cam.photo.path if cam.photo else None,
         cam.photo.exif_orientation if cam.photo else 1, cam.name) for cam in plan.cameras)
     if plan.points is None:
-        points = ExportPoints(np.zeros((0, 3), np.float32), np.zeros((0, 3), np.float32),
-                              np.zeros(0, np.float32), np.zeros(0, np.int32))
+        points = ExportPoints.empty()
     else:
         p = plan.points
         points = ExportPoints(p.xyz, p.rgb, p.confidence, p.image_index)
