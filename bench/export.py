@@ -123,7 +123,7 @@ def read_back(pycolmap, folder: Path, imported, truth) -> dict:
     rec = pycolmap.Reconstruction(str(folder / "sparse" / "0"))
     by_name = {rec.images[i].name: rec.images[i] for i in rec.images}
     points = np.array([p.xyz for p in rec.points3D.values()])[::200]
-    rot, centre, focal, pp, pixels, c2ws, fxs = [], [], [], [], [], [], []
+    rot, centre, focal, pp, pixels, c2ws, fxs, checked = [], [], [], [], [], [], [], []
     for obj in imported.cameras:
         bcam = from_blender(blender_camera(obj, bpy.context.scene), np.eye(4))
         image = by_name[os.path.basename(obj["dust3r_source"])]
@@ -139,9 +139,10 @@ def read_back(pycolmap, folder: Path, imported, truth) -> dict:
         activate_camera(bpy.context.scene, obj)
         w, h = bcam.width, bcam.height
         ndc = np.array([world_to_camera_view(bpy.context.scene, obj, Vector(p)) for p in points])
-        ahead = ndc[:, 2] > 0
-        blender_uv = np.stack([ndc[ahead, 0] * w, (1 - ndc[ahead, 1]) * h], 1)
-        colmap_uv = np.array([image.project_point(p) for p in points[ahead]])
+        seen = (ndc[:, 2] > 0) & (ndc[:, :2] >= 0).all(1) & (ndc[:, :2] <= 1).all(1)
+        blender_uv = np.stack([ndc[seen, 0] * w, (1 - ndc[seen, 1]) * h], 1)
+        colmap_uv = np.array([image.project_point(p) for p in points[seen]])
+        checked.append(int(seen.sum()))
         pixels.append(np.abs(colmap_uv - blender_uv).max())
     order = [truth.index_of(scene.photo(n).path) for n in range(scene.n_images)]
     true = [truth.cameras[k] for k in order]
@@ -154,7 +155,7 @@ def read_back(pycolmap, folder: Path, imported, truth) -> dict:
                                    "focal_rel_max": float(max(focal)),
                                    "principal_point_px_max": float(max(pp)),
                                    "projection_px_max": float(max(pixels)),
-                                   "points_checked_per_camera": int(len(points))},
+                                   "points_in_frame_checked": checked},
             "vs_ground_truth": {"rotation_deg_max": float(errors.rotation_deg.max()),
                                 "position_rel_max": float(errors.position.max()),
                                 "focal_rel_max": float(errors.focal.max())}}

@@ -48,7 +48,7 @@ def find_reconstruction(context, name: str = "") -> bpy.types.Collection:
             raise Dust3rError(f"There is no DUSt3R reconstruction called {name!r} in this scene")
         return collection
     obj = context.active_object
-    for collection in ([c for c in obj.users_collection] if obj else []) + [context.collection]:
+    for collection in (list(obj.users_collection) if obj else []) + [context.collection]:
         if collection in found:
             return collection
     if len(found) == 1:
@@ -65,24 +65,23 @@ def describe_collection(collection: bpy.types.Collection,
     now, in Blender's world (after a script moves objects, `view_layer.update()` first:
     matrix_world follows at the next update)."""
     objects = list(collection.all_objects)
-    cameras = sorted((o for o in objects if is_photo_camera(o)),
-                     key=lambda o: (int(o[PROP + "image_index"]), o.name))
-    described = []
-    for obj in cameras:
+    cameras = []
+    for obj in (o for o in objects if is_photo_camera(o)):
         try:
-            index = int(obj[PROP + "image_index"])
-            orientation = int(obj.get(PROP + "exif_orientation", 1))
+            cameras.append((int(obj[PROP + "image_index"]), obj.name, obj))
         except (TypeError, ValueError) as exc:
-            raise Dust3rError(f"Camera {obj.name!r} has unusable '{PROP}*' properties "
+            raise Dust3rError(f"Camera {obj.name!r} has an unusable '{PROP}image_index' "
                               f"({exc})") from exc
+    described = []
+    for index, _, obj in sorted(cameras, key=lambda c: c[:2]):
         source = obj.get(PROP + "source")
         described.append(ExportCamera(
             index, from_blender(blender_camera(obj, scene), np.eye(4)),
-            bpy.path.abspath(str(source)) if source else None, orientation, obj.name))
+            bpy.path.abspath(str(source)) if source else None, obj.name))
     clouds = [_points(o) for o in objects if is_points(o)]
     points = ExportPoints(*(np.concatenate([c[k] for c in clouds]) for k in range(4))) \
         if clouds else ExportPoints.empty()
-    return ExportScene(tuple(described), points, source=f"Blender: {collection.name}")
+    return ExportScene(tuple(described), points)
 
 
 def _points(obj: bpy.types.Object) -> tuple[np.ndarray, ...]:

@@ -30,8 +30,7 @@ class ExportCamera:
 
     image_index: int  # the photo's index in the run (the points' `image_index`)
     camera: PinholeCamera  # OpenCV, on the EXIF-upright photo; pose in the export world
-    photo: Optional[str]  # the photo file (None: unknown, no image can be written)
-    exif_orientation: int = 1  # as stored in the file (1 = upright)
+    photo: Optional[str]  # the photo file, as stored (its EXIF orientation is read at export)
     label: str = ""  # what the user calls it in messages (the Blender camera's name)
 
     @property
@@ -83,7 +82,6 @@ class ExportScene:
     cameras: tuple[ExportCamera, ...]  # in photo order
     points: ExportPoints
     depth: tuple[DepthMap, ...] = ()  # only from a run: a Blender scene has no depth maps
-    source: str = ""  # what it was made from, for the export's record
 
 
 def describe_plan(plan: "ImportPlan", scene: Optional["Scene"] = None) -> ExportScene:
@@ -91,15 +89,14 @@ def describe_plan(plan: "ImportPlan", scene: Optional["Scene"] = None) -> Export
     with the `scene` it was planned from, its depth maps too."""
     cameras = tuple(ExportCamera(
         cam.image_index, replace(cam.camera, c2w=_opencv_pose(cam.blender.matrix_world)),
-        cam.photo.path if cam.photo else None,
-        cam.photo.exif_orientation if cam.photo else 1, cam.name) for cam in plan.cameras)
+        cam.photo.path if cam.photo else None, cam.name) for cam in plan.cameras)
     if plan.points is None:
         points = ExportPoints.empty()
     else:
         p = plan.points
         points = ExportPoints(p.xyz, p.rgb, p.confidence, p.image_index)
     depth = () if scene is None else _depth_maps(scene, plan)
-    return ExportScene(cameras, points, depth, source="run")
+    return ExportScene(cameras, points, depth)
 
 
 def describe_scene(scene: "Scene", options: Optional["ImportOptions"] = None) -> ExportScene:

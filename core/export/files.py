@@ -41,16 +41,18 @@ def staged_folder(target: str | os.PathLike, kind: str) -> Iterator[Staged]:
     the marker file), replacing an earlier export or an empty folder."""
     target = check_export_folder(target)
     created = _make_folders(target.parent)
-    stage = _unique(target, "new", lambda path: os.mkdir(path))
-    staged = Staged(stage, target, {"generator": GENERATOR, "format": kind,
-                                    "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
+    stage = None
     try:
+        stage = _unique(target, "new", os.mkdir)
+        staged = Staged(stage, target, {"generator": GENERATOR, "format": kind,
+                                        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
         yield staged
         with open(stage / EXPORT_MARKER, "w", encoding="utf-8") as f:
             json.dump(staged.record, f, indent=2)
         _move_folder(stage, target)
     except BaseException:
-        shutil.rmtree(stage, ignore_errors=True)
+        if stage is not None:
+            shutil.rmtree(stage, ignore_errors=True)
         _remove_folders(created)
         raise
 
@@ -60,12 +62,14 @@ def staged_file(target: str | os.PathLike, suffixes: Sequence[str]) -> Iterator[
     """Yield a hidden path beside `target` to write; on success it replaces `target`."""
     target = check_destination(target, suffixes)
     created = _make_folders(target.parent)
-    temp = _unique(target, "new", lambda path: open(path, "xb").close())
+    temp = None
     try:
+        temp = _unique(target, "new", lambda path: open(path, "xb").close())
         yield temp
         os.replace(temp, target)
     except BaseException:
-        temp.unlink(missing_ok=True)
+        if temp is not None:
+            temp.unlink(missing_ok=True)
         _remove_folders(created)
         raise
 
