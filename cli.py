@@ -148,7 +148,7 @@ def export_options(p: argparse.ArgumentParser, pkg: ModuleType) -> None:
 def export_targets(args: argparse.Namespace, pkg: ModuleType) -> dict:
     """The --export-* destinations checked before any work: {option: absolute path}."""
     errors, destination = _module(pkg, "core.errors"), _module(pkg, "core.destination")
-    if isinstance(args.export_max_points, bool) or args.export_max_points < 0:
+    if args.export_max_points < 0:
         raise errors.Dust3rError("--export-max-points must be 0 (all) or more, not "
                                  f"{args.export_max_points}")
     targets = {}
@@ -285,7 +285,7 @@ def model_choice(args: argparse.Namespace, pkg: ModuleType):
 
 
 def run(args: argparse.Namespace, pkg: ModuleType) -> str:
-    """Check everything, reconstruct, import and save; the summary line."""
+    """Check everything, reconstruct, import and save and/or export; the summary line."""
     errors = _module(pkg, "core.errors")
     output = _module(pkg, "core.destination").check_destination(args.output, (".blend",)) \
         if args.output else None

@@ -74,9 +74,10 @@ def plan_photos(cameras: Sequence[ExportCamera]) -> list[PhotoFile]:
             raise Dust3rError(f"The photo of {cam.what}, {path}, is {w}x{h} upright but its "
                               f"camera is {cam.camera.width}x{cam.camera.height}: the file "
                               "has changed since the reconstruction")
-        copy = orientation == 1 and (fmt == "JPEG" and mode == "RGB" or fmt == "PNG" and mode
+        jpeg = fmt in ("JPEG", "MPO")  # MPO: a phone's JPEG with more pictures after the first
+        copy = orientation == 1 and (jpeg and mode == "RGB" or fmt == "PNG" and mode
                                      in ("RGB", "RGBA") and _png_bit_depth(path) == 8)
-        suffix = path.suffix if copy else (".jpg" if fmt == "JPEG" else ".png")
+        suffix = path.suffix if copy else (".jpg" if jpeg else ".png")
         plans.append(PhotoFile(cam, re.sub(r"\s", "_", path.stem) + suffix, copy))
     return _unique_names(plans)
 
