@@ -96,6 +96,16 @@ def parser(pkg: ModuleType) -> argparse.ArgumentParser:
     a.add_argument("--use-cameras", choices=ids(options.KEEP_CAMERAS),
                    help="keep the poses and/or lenses of the cameras of the base file "
                         "(matched to photos by background image, name, or order)")
+    k = p.add_argument_group("masks (white or opaque = keep the pixel)")
+    source = k.add_mutually_exclusive_group()
+    source.add_argument("--masks", dest="mask_folder", default=run.masks.folder, metavar="DIR",
+                        help="a folder with one mask image per photo, named after the photo "
+                             "(IMG_1.png for IMG_1.jpg); photos without one run unmasked")
+    source.add_argument("--alpha-masks", action="store_true", default=run.masks.alpha,
+                        help="the photos' own alpha channels (transparent = leave out); "
+                             "photos without one run unmasked")
+    k.add_argument("--invert-masks", dest="invert_masks", action="store_true",
+                   default=run.masks.invert, help="leave out the white (opaque) pixels instead")
     i = p.add_argument_group("import")
     i.add_argument("--collection", dest="collection_name", default=imp.collection_name,
                    metavar="NAME", help="name of the new collection")
@@ -113,6 +123,11 @@ def parser(pkg: ModuleType) -> argparse.ArgumentParser:
     i.add_argument("--max-points", type=int, default=imp.max_points, help="0 = all")
     i.add_argument("--scale", type=float, default=imp.scale,
                    help="Blender units per reconstruction unit (0 = automatic)")
+    i.add_argument("--depth-meshes", action="store_true", default=imp.depth_meshes,
+                   help="a mesh per photo from its depth map, textured with the photo")
+    i.add_argument("--depth-stride", type=int, default=imp.depth_stride, metavar="N",
+                   help="depth meshes: a vertex every N network pixels (default: "
+                        f"{imp.depth_stride})")
     export_options(p, pkg)
     return p
 
@@ -299,6 +314,9 @@ def run(args: argparse.Namespace, pkg: ModuleType) -> str:
         raise errors.Dust3rError(str(exc)) from exc
     args.scene_graph, args.window, args.reference, args.noncyclic = (
         kind, param, param, not cyclic)  # the panel's pair settings
+    args.mask_source = "folder" if args.mask_folder else "alpha" if args.alpha_masks else "none"
+    if args.invert_masks and args.mask_source == "none":
+        raise errors.Dust3rError("--invert-masks needs masks: --masks DIR or --alpha-masks")
     import bpy
 
     model = model_choice(args, pkg)

@@ -151,6 +151,7 @@ def reconstruction(params: pipeline.JobParams, predictor: "Optional[Predictor]" 
     def work(progress, cancel) -> pipeline.Result:
         chosen = predictor
         if chosen is None and models is not None:
+            pipeline.check_photos(params)  # bad photos and masks before the model loads
             with pipeline.memory_errors():
                 chosen = pipeline.network_predictor(models.get(params, progress, cancel), params)
         return run(params, progress=progress, cancel=cancel, predictor=chosen)

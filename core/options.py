@@ -66,6 +66,13 @@ KEEP_CAMERAS = (  # what is kept of the user's cameras
     Choice("lens", "Lens", "Keep focal length and shift, solve the pose"),
 )
 
+MASK_SOURCES = (  # which pixels of each photo take part (core.masks)
+    Choice("none", "None", "Every pixel of every photo"),
+    Choice("alpha", "Alpha", "The photos' own alpha channel: transparent pixels are ignored"),
+    Choice("folder", "Folder", "One mask image per photo, named after the photo (IMG_1.png "
+                               "for IMG_1.jpg): white keeps a pixel, black ignores it"),
+)
+
 
 def ids(choices: Iterable[Choice]) -> tuple[str, ...]:
     return tuple(choice.id for choice in choices)

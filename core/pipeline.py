@@ -15,6 +15,7 @@ import numpy as np
 
 from .cameras import checked_focal, checked_point, checked_pose
 from .errors import Dust3rError, OutOfMemory, raise_if_cancelled
+from .masks import MaskOptions
 from .options import DEVICES, PRECISIONS, SCHEDULES, ids
 from .pairs import fit_graph, pair_indices
 from .progress import Cancel, StageProgress, for_stage
@@ -76,6 +77,8 @@ class ImportOptions:
     max_points: int = 0  # 0 = all; otherwise a random subset of this size
     scale: float = 0.0  # reconstruction -> Blender units; 0 = auto (known poses: 1)
     set_active_camera: bool = True  # make the first photo's camera the scene camera
+    depth_meshes: bool = False  # a grid mesh per photo from its depth map, showing the photo
+    depth_stride: int = 1  # depth meshes: a vertex every this many network pixels
 
     def validate(self) -> None:
         """Raise `Dust3rError` for options no import could use."""
@@ -88,6 +91,8 @@ class ImportOptions:
                                           f"length, not {self.point_radius!r}"),
             (_real(self.confidence_threshold, 0),
              f"The confidence threshold must be 0 or more, not {self.confidence_threshold!r}"),
+            (_whole(self.depth_stride, 1), "Depth stride must be a whole number of pixels, 1 "
+                                           f"or more, not {self.depth_stride!r}"),
         ])
 
 
@@ -113,6 +118,7 @@ class JobParams:
     known_cameras: dict[int, KnownCamera] = field(default_factory=dict)
     image_size: int = 0  # network input size (512, 224); 0 = the size the model was trained at
     import_options: ImportOptions = field(default_factory=ImportOptions)
+    masks: MaskOptions = field(default_factory=MaskOptions)  # pixels to leave out (core.masks)
 
     def validate(self) -> None:
         """Raise `Dust3rError` for settings no run could use (before any work starts)."""
@@ -146,6 +152,7 @@ class JobParams:
                                   "(0, 1, ...)")
             known.checked(f"the known camera of photo {index}")
         self.import_options.validate()
+        self.masks.validate()
 
     @property
     def has_known_poses(self) -> bool:
@@ -198,6 +205,7 @@ class Result:
     n_pairs: int
     seconds: dict[str, float]  # per stage
     notes: tuple[str, ...] = ()
+    masks: MaskOptions = field(default_factory=MaskOptions)  # the run's (`masks.photo_mask`)
 
     def summary(self) -> str:
         total = sum(self.seconds.values())
@@ -258,14 +266,17 @@ def run(params: JobParams, progress: Optional[StageProgress] = None,
 
 def check_photos(params: JobParams) -> None:
     """Every photo and known camera checked from the file headers (milliseconds a photo),
-    before a model is loaded or downloaded: `Dust3rError` naming the file."""
+    and every mask read and checked against its photo, before a model is loaded or
+    downloaded: `Dust3rError` naming the file."""
     from .images import plan_images
+    from .masks import network_masks
     from .options import released
 
     model = released(params.model)
     photos = plan_images(params.photos, size=params.image_size or (
         model.image_size if model else 512))
     _known_on_photos(params.known_cameras, photos)
+    network_masks(photos, params.masks)
 
 
 def _reconstruct(params: JobParams, predictor: "Predictor", progress, cancel,
@@ -273,6 +284,7 @@ def _reconstruct(params: JobParams, predictor: "Predictor", progress, cancel,
     from .align import global_align
     from .device import resolve_device
     from .images import load_images
+    from .masks import network_masks
     from .pairs import make_pairs
 
     t0 = time.perf_counter()
@@ -282,6 +294,7 @@ def _reconstruct(params: JobParams, predictor: "Predictor", progress, cancel,
     report(1, 1)
     raise_if_cancelled(cancel)
     known = _known_on_photos(params.known_cameras, [view["photo"] for view in images])
+    masks, mask_notes = network_masks([view["photo"] for view in images], params.masks)
     try:
         pairs = make_pairs(images, scene_graph=fit_graph(params.scene_graph, len(images)))
     except ValueError as exc:  # e.g. "oneref-7" with 5 photos
@@ -299,6 +312,7 @@ def _reconstruct(params: JobParams, predictor: "Predictor", progress, cancel,
         min_conf_thr=params.min_conf_thr, clean=params.clean, shared_focal=params.shared_focal,
         known_poses=_per_image(known, "c2w"), known_focals=_per_image(known, "focal"),
         known_pp=_per_image(known, "pp"),
+        masks=masks,
         progress=for_stage(progress, "align"), cancel=cancel,
         device=resolve_device(params.device),
         early_stop_patience=params.early_stop_patience or None)
@@ -308,7 +322,8 @@ def _reconstruct(params: JobParams, predictor: "Predictor", progress, cancel,
     if params.has_known_poses and not options.scale:
         options = replace(options, scale=1.0)  # the user's cameras fix the scale and frame
     return Result(scene, options, len(pairs), seconds,
-                  tuple(notes(params.scene_graph, len(images), params.has_known_poses)))
+                  tuple(notes(params.scene_graph, len(images), params.has_known_poses))
+                  + tuple(mask_notes), params.masks)
 
 
 def _known_on_photos(known: dict[int, KnownCamera], photos: list) -> dict[int, KnownCamera]:

@@ -70,8 +70,9 @@ def camera_errors(true_c2w: np.ndarray, true_focals: np.ndarray, c2w: np.ndarray
     return CameraErrors(np.degrees(np.arccos(cos)), position, focal, sim)
 
 
-def scene_similarity(scene, truth, world: np.ndarray | None = None) -> Similarity:
-    """Reconstruction -> true world, fitted to the points of every pixel in the scene's masks.
+def scene_similarity(scene, truth, world: np.ndarray | None = None, keep=None) -> Similarity:
+    """Reconstruction -> true world, fitted to the points of every pixel in the scene's masks
+    (and in `keep[n]`, bool [H, W] per network image, when given: e.g. only what stood still).
 
     Hundreds of thousands of pixels pin the similarity down far better than a few camera
     centres, so camera errors then measure the cameras, not the alignment. `world` (4x4) is
@@ -83,8 +84,10 @@ def scene_similarity(scene, truth, world: np.ndarray | None = None) -> Similarit
         photo = scene.photo(n)
         k = truth.index_of(photo.path)
         rays, depth = truth.network_rays(k, photo, scene.image_size(n))
-        keep = np.asarray(scene.masks[n], bool) & np.isfinite(depth)
+        use = np.asarray(scene.masks[n], bool) & np.isfinite(depth)
+        if keep is not None:
+            use &= keep[n]
         c2w = truth.cameras[k].c2w
-        target.append((rays[keep] * depth[keep, None]) @ c2w[:3, :3].T + c2w[:3, 3])
-        source.append(np.asarray(scene.pts3d[n], np.float64)[keep] @ world[:3, :3].T + world[:3, 3])
+        target.append((rays[use] * depth[use, None]) @ c2w[:3, :3].T + c2w[:3, 3])
+        source.append(np.asarray(scene.pts3d[n], np.float64)[use] @ world[:3, :3].T + world[:3, 3])
     return similarity(np.concatenate(source), np.concatenate(target))

@@ -6,8 +6,10 @@
   both for `scene.compositing_node_group`, a node group whose Group Output is the result.
 * Render log: 4.x Cycles prints 40-80 "Fra:" lines per frame to stdout, 5.0 one line.
 
-The depth comes out through the compositor as a single-layer float EXR that Blender itself
-reads back, which works the same on every version (4.2 has no bundled OpenImageIO module).
+The depth (and the object index) comes out through the compositor as a single-layer float
+EXR that Blender itself reads back, which works the same on every version (4.2 has no bundled
+OpenImageIO module). The object index socket of the Render Layers node is "IndexOB" in 4.x and
+"Object Index" in 5.0.
 """
 from __future__ import annotations
 
@@ -48,14 +50,27 @@ def render_still() -> None:
         os.close(saved)
 
 
-@contextlib.contextmanager
-def depth_as_output(scene: bpy.types.Scene) -> Iterator[None]:
+# Render passes `pass_as_output` can route: the view layer's switch and the Render Layers
+# socket, whose name changed for the object index (4.x "IndexOB", 5.0 "Object Index").
+PASSES = {"depth": ("use_pass_z", ("Depth",)),
+          "object_index": ("use_pass_object_index", ("Object Index", "IndexOB"))}
+
+
+def depth_as_output(scene: bpy.types.Scene):
     """Inside, a render's output image is the Z pass of the first view layer (grey RGB)."""
-    scene.view_layers[0].use_pass_z = True
+    return pass_as_output(scene, "depth")
+
+
+@contextlib.contextmanager
+def pass_as_output(scene: bpy.types.Scene, name: str) -> Iterator[None]:
+    """Inside, a render's output image is the pass `name` of `PASSES` of the first view
+    layer (grey RGB): "depth" (z-depth) or "object_index" (each pixel's object pass index)."""
+    switch, sockets = PASSES[name]
+    setattr(scene.view_layers[0], switch, True)
     use_compositing, scene.render.use_compositing = scene.render.use_compositing, True
     if BLENDER_5:
         previous = scene.compositing_node_group
-        tree = bpy.data.node_groups.new("depth output", "CompositorNodeTree")
+        tree = bpy.data.node_groups.new(f"{name} output", "CompositorNodeTree")
         tree.interface.new_socket(name="Image", in_out="OUTPUT", socket_type="NodeSocketColor")
         output = tree.nodes.new("NodeGroupOutput")
         scene.compositing_node_group = tree
@@ -67,7 +82,8 @@ def depth_as_output(scene: bpy.types.Scene) -> Iterator[None]:
         output = tree.nodes.new("CompositorNodeComposite")
     layers = tree.nodes.new("CompositorNodeRLayers")
     layers.layer = scene.view_layers[0].name
-    tree.links.new(layers.outputs["Depth"], output.inputs[0])
+    socket = next(layers.outputs[s] for s in sockets if s in layers.outputs)
+    tree.links.new(socket, output.inputs[0])
     try:
         yield
     finally:

@@ -133,3 +133,39 @@ class GroundTruthPredictor(PointMapPredictor):
         h, w = view["img"].shape[-2:]
         rays, depth = self.truth.network_rays(n, view["photo"], (w, h))
         return rays, depth, self.truth.cameras[n].c2w
+
+
+@dataclass
+class StaticWorldPredictor(GroundTruthPredictor):
+    """The ground-truth predictor of a scene where one object moves between the shots
+    (`demo.render --moving NAME`), predicting it as a network that assumes a static world.
+
+    Each photo's depth is the truth, the moving object where it really is in that photo;
+    but in the pair (i, j) the object seen in photo j is placed where photo i saw it (its
+    motion between the two shots folded into view j's points), as if it had stood still.
+    So photo j's object points differ from pair to pair: the inconsistency a moving object
+    brings into DUSt3R's pairwise predictions, which masks keep out. (`GroundTruthPredictor`
+    on the same photos stays consistent: every pair shows photo j's object where photo j saw
+    it, so it would not disturb the cameras.) The object's pixels come from the scene's
+    masks (`GroundTruth.moving_object`), nearest pixel, as the depth at edges.
+    """
+
+    def camera_points(self, view: dict) -> tuple:
+        """(points, sky, c2w) as the base class, plus the object's pixels on the network
+        image and its 4x4 world pose in that shot."""
+        pts, sky, c2w = super().camera_points(view)
+        n = self.truth.index_of(view["photo"].path)
+        h, w = view["img"].shape[-2:]
+        grid = np.stack(np.meshgrid(np.arange(w), np.arange(h)), -1).astype(np.float64)
+        uv = np.rint(view["photo"].pixel_to_photo(grid)).astype(np.int64)
+        moving = self.truth.moving_object(n)
+        u = np.clip(uv[..., 0], 0, moving.shape[1] - 1)
+        v = np.clip(uv[..., 1], 0, moving.shape[0] - 1)
+        return pts, sky, c2w, moving[v, u], self.truth.cameras[n].object_pose
+
+    def _pair(self, first, second, rng) -> tuple[np.ndarray, ...]:
+        (pts_i, sky_i, c2w_i, _, pose_i), (pts_j, sky_j, c2w_j, moving_j, pose_j) = first, second
+        # Photo j's object moved back to where it stood in shot i, in camera j's frame.
+        motion = np.linalg.inv(c2w_j) @ pose_i @ np.linalg.inv(pose_j) @ c2w_j
+        static = np.where(moving_j[..., None], pts_j @ motion[:3, :3].T + motion[:3, 3], pts_j)
+        return super()._pair((pts_i, sky_i, c2w_i), (static, sky_j, c2w_j), rng)

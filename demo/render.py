@@ -6,9 +6,12 @@ focal lengths. One photo is portrait, and one is stored rotated with an EXIF Ori
 so that viewers (and our loader) show it upright. Each camera is rendered twice: the photo
 (anti-aliased, denoised) and a 1-sample Z pass at the pixel centres, which is exactly the
 OpenCV z-depth. Writes `view_XX.jpg`, `depth_view_XX.npy` and `ground_truth.json`
-(`demo.truth`).
+(`demo.truth`). With `--moving NAME` that object moves between the shots, and each photo's
+mask of it (from the object index pass, rendered like the depth) is written to
+`masks/view_XX.png` (white = keep, black = the moving object).
 
     python -m demo.render OUT_DIR [--views 6] [--width 640 --height 480] [--samples 4]
+                                  [--moving ball --motion 0.5 --moving-scale 1]
 """
 from __future__ import annotations
 
@@ -16,7 +19,7 @@ import argparse
 import math
 import sys
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import bpy
@@ -24,7 +27,8 @@ import numpy as np
 from mathutils import Matrix, Vector
 from PIL import Image
 
-from .compat import depth_as_output, read_float_image, render_still, set_file_format
+from .compat import (depth_as_output, pass_as_output, read_float_image, render_still,
+                     set_file_format)
 from .truth import TrueCamera, save_photo, write_ground_truth
 
 _OPENCV_FROM_BLENDER = Matrix.Diagonal((1.0, -1.0, -1.0, 1.0))  # camera axes: y, z flipped
@@ -259,6 +263,26 @@ def _render_depth(scene, path: Path) -> np.ndarray:
     return np.where(depth < 1e9, depth, np.inf).astype(np.float32)  # background: 1e10
 
 
+def _render_object_index(scene, path: Path) -> np.ndarray:
+    """The pass index of the object at each pixel centre (0: none), sampled as the depth."""
+    layer = scene.view_layers[0]
+    layer.material_override = bpy.data.materials.new("index only")
+    set_file_format(scene.render.image_settings, "OPEN_EXR", color_mode="RGB",
+                    color_depth="32", exr_codec="ZIP")
+    scene.render.filepath = str(path)
+    with pass_as_output(scene, "object_index"):
+        render_still()
+    bpy.data.materials.remove(layer.material_override)
+    return np.rint(read_float_image(path)).astype(np.int64)
+
+
+def moving_locations(start: Vector, n_views: int, motion: float) -> list[Vector]:
+    """Where the moving object stands in each shot: `motion` metres from `start` in a
+    direction that turns from +y to -x over the shots (for the ball: away from the others)."""
+    return [start + motion * Vector((math.cos(a), math.sin(a), 0.0)) for a in
+            (math.pi / 2 * (1 + k / max(n_views - 1, 1)) for k in range(n_views))]
+
+
 def _render_photo(scene, path: Path) -> Image.Image:
     set_file_format(scene.render.image_settings, "PNG", color_mode="RGB", color_depth="8")
     scene.render.filepath = str(path)
@@ -267,8 +291,14 @@ def _render_photo(scene, path: Path) -> Image.Image:
 
 
 def render_scene(out_dir: str | Path, n_views: int = 6, width: int = 640, height: int = 480,
-                 samples: int = 4, seed: int = 0) -> Path:
-    """Build the room in a fresh Blender file, render every shot; returns the JSON's path."""
+                 samples: int = 4, seed: int = 0, moving: str = "", motion: float = 0.5,
+                 moving_scale: float = 1.0) -> Path:
+    """Build the room in a fresh Blender file, render every shot; returns the JSON's path.
+
+    `moving` names an object ("ball", "box", "pillar", "cone", "ring") that stands somewhere
+    else in each shot (`moving_locations`, `motion` metres from where it was), made
+    `moving_scale` times bigger (standing on the floor); each photo's mask of it goes to
+    `masks/`."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     bpy.ops.wm.read_homefile(use_empty=True)
@@ -278,15 +308,31 @@ def render_scene(out_dir: str | Path, n_views: int = 6, width: int = 640, height
     scene.cycles.max_bounces = 0  # direct sun + emission: clean at a few samples
     scene.view_settings.view_transform = "Standard"  # photo pixels = plain sRGB
     build_room()
+    mover = bpy.data.objects[moving] if moving else None
+    if mover is not None:
+        mover.pass_index = 1  # the only object with an index
+        mover.scale *= moving_scale
+        mover.location.z *= moving_scale  # each object's origin is half its height up
+        locations = moving_locations(mover.location.copy(), n_views, motion)
+        (out / "masks").mkdir(exist_ok=True)
     cameras = []
     with tempfile.TemporaryDirectory(prefix="dust3r-demo-") as tmp:
-        for shot in plan_shots(n_views, width, height, seed):
+        for k, shot in enumerate(plan_shots(n_views, width, height, seed)):
+            if mover is not None:
+                mover.location = locations[k]
+                bpy.context.view_layer.update()
             scene.camera = obj = _camera(shot)
             _set_render(scene, shot.width, shot.height, samples, 1.5, True)
             photo = _render_photo(scene, Path(tmp) / f"{shot.name}.png")
             _set_render(scene, shot.width, shot.height, 1, 0.01, False)
             depth = _render_depth(scene, Path(tmp) / f"{shot.name}.exr")
             cam = true_camera(obj, shot)
+            if mover is not None:  # upright, like the photo as a viewer shows it
+                index = _render_object_index(scene, Path(tmp) / f"{shot.name}_index.exr")
+                keep = np.where(index == mover.pass_index, 0, 255).astype(np.uint8)
+                cam = replace(cam, mask_file=f"masks/{shot.name}.png",
+                              object_pose=np.array(mover.matrix_world, np.float64))
+                Image.fromarray(keep).save(out / cam.mask_file)
             save_photo(photo, out / cam.file, shot.exif_orientation)
             np.save(out / cam.depth_file, depth)
             cameras.append(cam)
@@ -301,8 +347,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--height", type=int, default=480)
     parser.add_argument("--samples", type=int, default=4)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--moving", default="", help="an object that moves between the shots "
+                        "(ball, box, pillar, cone, ring); its masks go to OUT_DIR/masks")
+    parser.add_argument("--motion", type=float, default=0.5, help="how far it moves (metres)")
+    parser.add_argument("--moving-scale", type=float, default=1.0, help="and how much bigger")
     args = parser.parse_args(argv)
-    path = render_scene(args.out_dir, args.views, args.width, args.height, args.samples, args.seed)
+    path = render_scene(args.out_dir, args.views, args.width, args.height, args.samples, args.seed,
+                        args.moving, args.motion, args.moving_scale)
     print(f"wrote {path}")
     return 0
 

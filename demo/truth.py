@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Optional
 
 import numpy as np
 from PIL import Image
@@ -36,6 +37,11 @@ class TrueCamera:
     c2w: np.ndarray  # [4, 4] OpenCV camera-to-world
     exif_orientation: int  # EXIF Orientation tag stored in the JPEG (1 = stored upright)
     depth_file: str  # float32 [height, width] z-depth, inf where the ray hits nothing
+    # Scenes where one object moves between the shots (`demo.render --moving NAME`): its
+    # pixels in this photo as an upright mask image in the add-on's convention (white =
+    # keep, black = the moving object), and its 4x4 world matrix in this shot.
+    mask_file: str = ""
+    object_pose: Optional[np.ndarray] = None
 
     @property
     def K(self) -> np.ndarray:
@@ -45,13 +51,16 @@ class TrueCamera:
         return {"file": self.file, "width": self.width, "height": self.height,
                 "fx": self.fx, "fy": self.fy, "cx": self.cx, "cy": self.cy,
                 "c2w": np.asarray(self.c2w).tolist(), "exif_orientation": self.exif_orientation,
-                "depth_file": self.depth_file}
+                "depth_file": self.depth_file, "mask_file": self.mask_file,
+                "object_pose": None if self.object_pose is None else
+                np.asarray(self.object_pose).tolist()}
 
     @classmethod
     def from_json(cls, d: dict) -> "TrueCamera":
         return cls(d["file"], int(d["width"]), int(d["height"]), float(d["fx"]), float(d["fy"]),
                    float(d["cx"]), float(d["cy"]), np.array(d["c2w"], np.float64),
-                   int(d["exif_orientation"]), d["depth_file"])
+                   int(d["exif_orientation"]), d["depth_file"], d.get("mask_file", ""),
+                   None if d.get("object_pose") is None else np.array(d["object_pose"]))
 
 
 @dataclass(frozen=True)
@@ -67,6 +76,10 @@ class GroundTruth:
 
     def depth(self, n: int) -> np.ndarray:
         return np.load(self.folder / self.cameras[n].depth_file)
+
+    def moving_object(self, n: int) -> np.ndarray:
+        """Bool [height, width]: the pixels of photo n that show the moving object."""
+        return np.asarray(Image.open(self.folder / self.cameras[n].mask_file).convert("L")) < 128
 
     def index_of(self, path: str | Path) -> int:
         """Index of the camera that took the photo at `path` (matched by file name)."""

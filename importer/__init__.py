@@ -14,6 +14,7 @@ import bpy
 from ..core.pipeline import ImportOptions, JobParams, Result, run
 from ..core.plan import ImportPlan, plan_import
 from . import cameras as cam_builder
+from . import depth_meshes as depth_builder
 from . import points as point_builder
 
 if TYPE_CHECKING:
@@ -32,8 +33,9 @@ class Imported:
     cameras: tuple = ()  # camera objects in photo order
     material: Optional["bpy.types.Material"] = None
     node_group: Optional["bpy.types.NodeTree"] = None
-    images: tuple = ()  # the background photos
+    images: tuple = ()  # the photos (backgrounds and depth mesh textures), each once
     result: Optional[Result] = None  # the run, when `reconstruct` made it
+    depth_meshes: tuple = ()  # depth mesh objects in photo order
 
     @property
     def scale(self) -> float:
@@ -45,7 +47,8 @@ class Imported:
 
     def summary(self) -> str:
         n_points = len(self.plan.points.xyz) if self.plan.points else 0
-        return (f"{n_points:,} points, {len(self.cameras)} cameras in "
+        meshes = f", {len(self.depth_meshes)} depth meshes" if self.depth_meshes else ""
+        return (f"{n_points:,} points, {len(self.cameras)} cameras{meshes} in "
                 f"'{self.collection.name}'")
 
 
@@ -107,6 +110,10 @@ def _build(plan: ImportPlan, bl_scene) -> Imported:
             cam_builder.add_background(obj, image)
             images.append(image)
     out.cameras, out.images = tuple(cameras), tuple(images)
+    if plan.depth_meshes:  # textured with the background photos above: each photo once
+        photos = dict(zip([c.image_index for c in plan.cameras if c.background], images))
+        out.depth_meshes = depth_builder.add_depth_meshes(plan.depth_meshes, collection, photos)
+        out.images = tuple(dict.fromkeys([*images, *photos.values()]))
     if plan.active_camera is not None:
         cam_builder.activate_camera(bl_scene, cameras[plan.active_camera])
     return out

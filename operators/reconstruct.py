@@ -42,7 +42,8 @@ def import_result(result: pipeline.Result, target=None) -> str:
     from ..importer import import_scene
 
     imported = import_scene(result.scene, result.import_options, target=target)
-    return f"{result.summary()}: {imported.summary()}"
+    # The run's notes (e.g. photos that ran without a mask) on lines of their own.
+    return "\n".join([f"{result.summary()}: {imported.summary()}", *result.notes])
 
 
 def _import_and_push_undo(result: pipeline.Result) -> str:
@@ -116,7 +117,9 @@ class DUST3R_OT_reconstruct(bpy.types.Operator):
         result = work(printer, lambda: False)
         printer("import", 0, 1)
         message = import_result(result, target=context.scene)
-        print(f"DUSt3R: {message}", flush=True)
+        summary, *notes = message.splitlines()
+        print(f"DUSt3R: {summary}", *(f"DUSt3R note: {note}" for note in notes), sep="\n",
+              flush=True)
         self.report({"INFO"}, message)
         return {"FINISHED"}
 

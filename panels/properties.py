@@ -82,6 +82,17 @@ class DUST3R_PG_settings(bpy.types.PropertyGroup):
                     "rest; a camera is matched to its photo by its background image, its "
                     "'dust3r_source' property, its name, or else by order")
     known_mode: EnumProperty(name="Keep", default="both", items=enum_items(options.KEEP_CAMERAS))
+    mask_source: EnumProperty(name="Masks", default=RUN.masks.source,
+                              items=enum_items(options.MASK_SOURCES),
+                              description="Pixels to leave out of the reconstruction (moving "
+                                          "people, a turntable, the sky)")
+    mask_folder: StringProperty(name="Mask Folder", subtype="DIR_PATH",
+                                description="One mask image per photo, named after the photo "
+                                            "(IMG_1.png for IMG_1.jpg): white keeps a pixel, "
+                                            "black leaves it out")
+    invert_masks: BoolProperty(name="Invert Masks", default=RUN.masks.invert,
+                               description="Leave out the white (opaque) pixels and keep the "
+                                           "black (transparent) ones")
 
     import_points: BoolProperty(name="Points", default=IMPORT.points)
     import_cameras: BoolProperty(name="Cameras", default=IMPORT.cameras)
@@ -101,6 +112,15 @@ class DUST3R_PG_settings(bpy.types.PropertyGroup):
                                     default=IMPORT.set_active_camera,
                                     description="Make the first photo's camera the scene camera "
                                                 "and set the render resolution to its photo")
+    depth_meshes: BoolProperty(name="Depth Meshes", default=IMPORT.depth_meshes,
+                               description="A mesh per photo from its depth map, showing the "
+                                           "photo unlit: seen through its camera it reproduces "
+                                           "the photo (camera projection, set reference). "
+                                           "Faces across depth jumps and on pixels under the "
+                                           "confidence threshold are left out")
+    depth_stride: IntProperty(name="Stride", default=IMPORT.depth_stride, min=1, soft_max=16,
+                              description="A vertex every this many network pixels (1 = "
+                                          "every pixel, about 200,000 faces a photo at 512 px)")
 
 
 class DUST3R_PG_task(bpy.types.PropertyGroup):

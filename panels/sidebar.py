@@ -42,6 +42,11 @@ class DUST3R_PT_reconstruct(bpy.types.Panel):
             layout.prop(s, "folder", text="")
         n_photos = photos.photo_count(s)
         layout.label(text="Folder not read yet" if n_photos is None else f"{n_photos} photos")
+        layout.prop(s, "mask_source")
+        if s.mask_source == "folder":
+            layout.prop(s, "mask_folder", text="")
+        if s.mask_source != "none":
+            layout.prop(s, "invert_masks")
 
         box = layout.box()
         box.prop(s, "scene_graph")
@@ -84,6 +89,11 @@ class DUST3R_PT_reconstruct(bpy.types.Panel):
             body.prop(s, "max_points")
             body.prop(s, "scale")
             body.prop(s, "collection_name")
+            header, meshes = body.panel("dust3r_depth_meshes", default_closed=True)
+            header.prop(s, "depth_meshes")
+            if meshes:
+                meshes.enabled = s.depth_meshes
+                meshes.prop(s, "depth_stride")
 
         header, body = layout.panel("dust3r_advanced", default_closed=True)
         header.label(text="Advanced")

@@ -18,5 +18,8 @@ def task_row(layout, task, kind: str) -> None:
     elif task.error:
         for line in task.error.splitlines()[:4]:
             layout.label(text=line, icon="ERROR")
-    elif task.message:
-        layout.label(text=task.message, icon="CHECKMARK")
+    elif task.message:  # the result, then its notes
+        first, *notes = task.message.splitlines()
+        layout.label(text=first, icon="CHECKMARK")
+        for note in notes:
+            layout.label(text=note, icon="INFO")

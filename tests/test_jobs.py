@@ -7,8 +7,19 @@ import torch
 
 from core import jobs, pipeline
 from core.errors import Cancelled, Dust3rError, ImageError, raise_if_cancelled
+from core.masks import MaskOptions
 
 PARAMS = pipeline.JobParams(photos=["a.jpg"], model="512_dpt")
+
+
+@pytest.fixture
+def photo(tmp_path) -> str:
+    """A real photo: a job checks the photos before it loads a model."""
+    from PIL import Image
+
+    path = tmp_path / "a.jpg"
+    Image.new("RGB", (96, 72), (90, 120, 150)).save(path)
+    return str(path)
 
 
 def wait_for_end(job, timeout=10.0):
@@ -73,7 +84,7 @@ def test_user_errors_keep_their_message_and_bugs_are_reported_as_unexpected(caps
     assert "Traceback" in capsys.readouterr().err
 
 
-def test_a_cuda_out_of_memory_error_becomes_advice():
+def test_a_cuda_out_of_memory_error_becomes_advice(photo):
     import torch
 
     oom = torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
@@ -82,7 +93,8 @@ def test_a_cuda_out_of_memory_error_becomes_advice():
     class Models(jobs.ModelCache):
         get = fails
 
-    job = jobs.Job(jobs.reconstruction(PARAMS, models=Models(), run=fake_run())).start()
+    params = pipeline.JobParams(photos=[photo], model="512_dpt")
+    job = jobs.Job(jobs.reconstruction(params, models=Models(), run=fake_run())).start()
     event = wait_for_end(job)[-1]
     assert event.kind == "error" and "Out of GPU memory" in event.message
     assert "fewer photos" in event.message and "224_linear" in event.message
@@ -144,7 +156,7 @@ def test_the_model_is_loaded_once_and_unloaded_on_request(monkeypatch):
     assert loads == ["512_dpt", "224_linear", "512_dpt"]
 
 
-def test_the_job_runs_the_cached_model_as_the_predictor(monkeypatch):
+def test_the_job_runs_the_cached_model_as_the_predictor(monkeypatch, photo):
     model = object()
     loads = []
     monkeypatch.setattr(pipeline, "load_model",
@@ -155,7 +167,7 @@ def test_the_job_runs_the_cached_model_as_the_predictor(monkeypatch):
         seen["predictor"] = predictor
         return None
 
-    params = pipeline.JobParams(photos=["a.jpg"], device="cpu", precision="bf16", batch_size=3)
+    params = pipeline.JobParams(photos=[photo], device="cpu", precision="bf16", batch_size=3)
     wait_for_end(jobs.Job(jobs.reconstruction(params, models=jobs.ModelCache(), run=run)).start())
     network = seen["predictor"]
     assert network.model is model and str(network.device) == "cpu"
@@ -164,3 +176,16 @@ def test_the_job_runs_the_cached_model_as_the_predictor(monkeypatch):
     predictor = object()
     wait_for_end(jobs.Job(jobs.reconstruction(params, predictor, jobs.ModelCache(), run)).start())
     assert seen["predictor"] is predictor and len(loads) == 1  # nothing more is loaded
+
+
+@pytest.mark.parametrize("problem", ["photo", "mask folder"])
+def test_bad_photos_and_masks_fail_before_the_model_loads(monkeypatch, photo, tmp_path, problem):
+    loads = []
+    monkeypatch.setattr(pipeline, "load_model", lambda *a: loads.append(1) or object())
+    photos, masks = ([photo, str(tmp_path / "gone.jpg")], MaskOptions()) if problem == "photo" \
+        else ([photo], MaskOptions(folder=str(tmp_path / "no masks")))
+    params = pipeline.JobParams(photos=photos, masks=masks)
+    event = wait_for_end(jobs.Job(jobs.reconstruction(params, models=jobs.ModelCache(),
+                                                      run=fake_run())).start())[-1]
+    assert event.kind == "error" and not loads
+    assert ("gone.jpg" if problem == "photo" else "no masks") in event.message

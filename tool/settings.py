@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Optional, Sequence
 
+from ..core.errors import Dust3rError
+from ..core.masks import MaskOptions
 from ..core.pairs import graph_string
 from ..core.pipeline import ImportOptions, JobParams, KnownCamera
 
@@ -30,6 +32,21 @@ def scene_graph(settings) -> str:
                         settings.noncyclic)
 
 
+def mask_options(settings) -> MaskOptions:
+    """The mask settings (`mask_source`: none | alpha | folder, `mask_folder`,
+    `invert_masks`); Invert is ignored without a source (the panel hides it then)."""
+    source = settings.mask_source
+    if source == "folder" and not settings.mask_folder:
+        raise Dust3rError("Masks from a folder: choose the mask folder")
+    folder = ""
+    if source == "folder":
+        import bpy  # "//masks" is relative to the .blend file
+
+        folder = bpy.path.abspath(settings.mask_folder)
+    return MaskOptions(folder=folder, alpha=source == "alpha",
+                       invert=bool(settings.invert_masks) and source != "none")
+
+
 def job_params(settings, photos: Sequence[str] | str, model: ModelChoice,
                known_cameras: Optional[dict[int, KnownCamera]] = None) -> JobParams:
     """The checked JobParams of a run on `photos` (files, or one folder); `Dust3rError`
@@ -47,6 +64,8 @@ def job_params(settings, photos: Sequence[str] | str, model: ModelChoice,
             cameras=settings.import_cameras, background_images=settings.background_images,
             point_radius=settings.point_radius, confidence_threshold=settings.min_conf_thr,
             max_points=settings.max_points, scale=settings.scale,
-            set_active_camera=settings.set_active_camera))
+            set_active_camera=settings.set_active_camera,
+            depth_meshes=settings.depth_meshes, depth_stride=settings.depth_stride),
+        masks=mask_options(settings))
     params.validate()
     return params

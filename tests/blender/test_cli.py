@@ -63,6 +63,8 @@ def test_cli_fails_with_a_clear_message_and_writes_nothing(tmp_path):
 def test_cli_rejects_bad_arguments(tmp_path):
     proc = run_cli("a.jpg", tmp_path=tmp_path)  # no -o
     assert proc.returncode == 2 and "--output" in proc.stderr
+    proc = run_cli("a.jpg", "-o", "x.blend", "--masks", "m", "--alpha-masks", tmp_path=tmp_path)
+    assert proc.returncode == 2 and "not allowed with argument" in proc.stderr
 
 
 @pytest.mark.slow
@@ -129,6 +131,22 @@ def known_file(tmp_path: Path, data) -> str:
     return str(path)
 
 
+def mask_dir(t: Path, masks: dict) -> list:
+    """`--masks DIR` with DIR holding {file name: (W, H) of a white mask, ((W, H), grey level),
+    or the file's bytes}."""
+    from PIL import Image
+
+    folder = t / "masks"
+    folder.mkdir()
+    for name, content in masks.items():
+        if isinstance(content, bytes):
+            (folder / name).write_bytes(content)
+        else:
+            size, level = content if isinstance(content[0], tuple) else (content, 255)
+            Image.new("L", size, level).save(folder / name)
+    return ["--masks", folder]
+
+
 BAD_INPUT = {
     "output not a .blend": (lambda t: ["-o", t / "scene.obj"], "must be a .blend"),
     "output is a folder": (lambda t: (t / "x.blend").mkdir() or ["-o", t / "x.blend"],
@@ -170,6 +188,10 @@ BAD_INPUT = {
                                                  t / "models"],
                                       "online access is off"),
     "max points negative": (lambda t: ["--max-points", "-1"], "Max points"),
+    "depth stride zero": (lambda t: ["--depth-meshes", "--depth-stride", "0"],
+                          "Depth stride must be a whole number of pixels, 1 or more, not 0"),
+    "depth stride negative": (lambda t: ["--depth-stride", "-2"],
+                              "Depth stride must be a whole number of pixels, 1 or more, not -2"),
     "scale nan": (lambda t: ["--scale", "nan"], "Scale must be"),
     "scale negative": (lambda t: ["--scale", "-1"], "Scale must be"),
     "radius negative": (lambda t: ["--point-radius", "-1"], "Point radius"),
@@ -200,6 +222,22 @@ BAD_INPUT = {
                                 "--output"),
     "export max points negative": (lambda t: ["--export-max-points", "-1"],
                                    "--export-max-points must be 0"),
+    "mask folder missing": (lambda t: ["--masks", t / "nomasks"], "nomasks does not exist"),
+    "mask folder empty": (lambda t: mask_dir(t, {}), "holds no image files"),
+    "masks fit no photo": (lambda t: mask_dir(t, {"other.png": (96, 72)}),
+                           "fits any photo: a mask is named after its photo's file stem"),
+    "mask folder is the photos'": (lambda t: ["--masks", t], "is the folder of the photo"),
+    "mask leaves no pixel": (lambda t: mask_dir(t, {"p0.png": (96, 72),
+                                                  "p1.png": ((96, 72), 0)}),
+                             "p1.png leaves no pixel of p1.jpg"),
+    "mask of another aspect": (lambda t: mask_dir(t, {"p2.png": (72, 72)}),
+                               "p2.png is 72x72 but its photo"),
+    "mask unreadable": (lambda t: mask_dir(t, {"p1.png": b"not a png"}), "Cannot read"),
+    "two masks for one photo": (lambda t: mask_dir(t, {"p1.png": (96, 72), "p1.tif": b""}),
+                                "named p1: p1.png and p1.tif"),
+    "alpha masks on JPEGs": (lambda t: ["--alpha-masks"],
+                             "none of the 3 photos has an alpha channel"),
+    "invert without masks": (lambda t: ["--invert-masks"], "--invert-masks needs masks"),
 }
 
 
@@ -351,3 +389,54 @@ def test_a_failing_export_reports_and_leaves_nothing(cli_module, addon, tiny_pth
     err = capsys.readouterr().err
     assert err.startswith("DUSt3R error: Cannot write") and "No space left" in err, err
     assert sorted(p.name for p in tmp_path.iterdir()) == before
+
+
+@pytest.mark.slow
+def test_cli_imports_a_textured_depth_mesh_per_photo(tmp_path):
+    photos = [write_photo(tmp_path / f"dm{i}.jpg", (96, 72), seed=i) for i in range(2)]
+    ckpt = write_pth(tmp_path / "tiny.pth", "tiny_linear")
+    out = tmp_path / "meshes.blend"
+    proc = run_cli(*photos, "-o", out, "--model", ckpt, "--device", "cpu", "--niter", "2",
+                   "--collection", "Meshes", "--depth-meshes", "--depth-stride", "4",
+                   tmp_path=tmp_path)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert "2 cameras, 2 depth meshes in 'Meshes' ->" in proc.stdout
+    bpy.ops.wm.open_mainfile(filepath=str(out))
+    coll = bpy.data.collections["Meshes"]
+    meshes = sorted((o for o in coll.objects if o.type == "MESH" and o.name.endswith(" depth")),
+                    key=lambda o: o.name)
+    assert [o.name for o in meshes] == ["000 dm0 depth", "001 dm1 depth"]
+    for obj in meshes:
+        # The tiny model's random weights give no usable depth (negative, noise), so its
+        # meshes may have no faces; test_depth_meshes.py checks the geometry and a render.
+        assert obj["dust3r_depth_stride"] == 4
+        assert "UVMap" in obj.data.uv_layers and "confidence" in obj.data.attributes
+        texture = next(n for n in obj.data.materials[0].node_tree.nodes if n.type == "TEX_IMAGE")
+        camera = coll.objects[obj.name[:-len(" depth")]]
+        assert texture.image == camera.data.background_images[0].image  # one image a photo
+    assert len(bpy.data.images) == 2
+
+
+@pytest.mark.slow
+def test_cli_masks_leave_pixels_out_and_name_the_unmasked_photos(tmp_path):
+    from PIL import Image
+
+    photos = [write_photo(tmp_path / f"m{i}.jpg", (96, 72), seed=i) for i in range(3)]
+    (tmp_path / "masks").mkdir()
+    keep = np.zeros((72, 96), np.uint8)
+    keep[:, :48] = 255  # the left half of m1; inverted: the right half
+    Image.fromarray(keep).save(tmp_path / "masks" / "m1.png")
+    ckpt = write_pth(tmp_path / "tiny.pth", "tiny_linear")
+    out = tmp_path / "masked.blend"
+    proc = run_cli(*photos, "-o", out, "--model", ckpt, "--device", "cpu", "--niter", "2",
+                   "--masks", tmp_path / "masks", "--invert-masks", "--min-conf-thr", "0",
+                   "--no-clean", tmp_path=tmp_path)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert f"DUSt3R note: 2 of 3 photos have no mask in {tmp_path / 'masks'} and run " \
+           "unmasked: m0.jpg, m2.jpg" in proc.stdout
+    bpy.ops.wm.open_mainfile(filepath=str(out))
+    points = next(o for o in bpy.data.objects if o.type == "MESH")
+    index = np.empty(len(points.data.vertices), np.int32)
+    points.data.attributes["image_index"].data.foreach_get("value", index)
+    # Every pixel passes (no threshold, no clean-up): m1 gives exactly its kept right half.
+    assert np.bincount(index).tolist() == [64 * 48, 32 * 48, 64 * 48]
