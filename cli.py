@@ -196,7 +196,8 @@ def check_apart(output, targets: dict, pkg: ModuleType) -> None:
 def write_exports(targets: dict, result, args: argparse.Namespace, pkg: ModuleType) -> None:
     """Write every --export-* of the finished run, printing one line each."""
     errors = _module(pkg, "core.errors")
-    export = _module(pkg, "core.export").describe_scene(result.scene, result.import_options)
+    export = _module(pkg, "core.export").describe_scene(result.scene, result.import_options,
+                                                        result.masks)
     photos, points = len(export.cameras), len(export.points)
     seeds = min(args.export_max_points or points, points)
     for key, path in targets.items():

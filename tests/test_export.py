@@ -4,6 +4,7 @@ values come from the Scene itself (its photo cameras, points and depth), in Blen
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 import os
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from PIL import Image
 from core.cameras import PinholeCamera, world_matrix
 from core.destination import EXPORT_MARKER
 from core.errors import Cancelled, Dust3rError
+from core.masks import MaskOptions
 from core.export import ExportCamera, ExportPoints, ExportScene, describe_scene
 from core.export import colmap, depth, nerfstudio, photos, ply
 from core.pipeline import ImportOptions
@@ -26,12 +28,16 @@ WORLD = world_matrix(SCALE)
 @pytest.fixture(scope="module")
 def pycolmap():
     """The independent COLMAP reader (a test dependency: requirements-common.txt)."""
-    return pytest.importorskip("pycolmap")
+    import pycolmap  # a test dependency: never skipped
+
+    return pycolmap
 
 
 @pytest.fixture(scope="module")
 def plyfile():
-    return pytest.importorskip("plyfile")
+    import plyfile  # a test dependency: never skipped
+
+    return plyfile
 
 
 @pytest.fixture(scope="module")
@@ -163,11 +169,19 @@ def test_photos_are_copied_or_made_upright(scene, export, tmp_path):
         assert img.mode == "RGB" and img.size == (80, 60)
 
 
-def test_masks_are_written_as_one_channel_pngs(export, tmp_path):
+def mask_folder(folder: Path, masks: dict) -> MaskOptions:
+    """A mask folder holding {file name: bool keep-mask}."""
+    folder.mkdir()
+    for name, keep in masks.items():
+        Image.fromarray(keep.astype(np.uint8) * 255).save(folder / name)
+    return MaskOptions(folder=str(folder))
+
+
+def test_the_runs_masks_are_written_as_one_channel_pngs(export, tmp_path):
     mask = np.zeros((72, 96), bool)
     mask[10:30, 5:50] = True
-    out = colmap.write_colmap(export, tmp_path / "colmap", max_points=10,
-                              masks=[mask, None, None, None])
+    masked = replace(export, masks=mask_folder(tmp_path / "masks", {"wall left.png": mask}))
+    out = colmap.write_colmap(masked, tmp_path / "colmap", max_points=10)
     assert sorted(p.name for p in (out / "masks").iterdir()) == [
         "door.png.png", "grey.png.png", "phone.jpg.png", "wall_left.jpg.png"]
     with Image.open(out / "masks/wall_left.jpg.png") as img:
@@ -175,8 +189,20 @@ def test_masks_are_written_as_one_channel_pngs(export, tmp_path):
         np.testing.assert_array_equal(np.asarray(img), mask * 255)
     with Image.open(out / "masks/phone.jpg.png") as img:  # no mask: keep everything
         assert img.size == (72, 96) and np.asarray(img).min() == 255
-    with pytest.raises(Dust3rError, match="mask of"):
-        colmap.write_colmap(export, tmp_path / "bad", masks=[np.ones((10, 10), bool)])
+    # inverted: the mask of what to leave out
+    out = colmap.write_colmap(replace(masked, masks=replace(masked.masks, invert=True)),
+                              tmp_path / "inverted", max_points=10)
+    with Image.open(out / "masks/wall_left.jpg.png") as img:
+        np.testing.assert_array_equal(np.asarray(img), ~mask * 255)
+    assert "masks" not in {p.name for p in colmap.write_colmap(
+        export, tmp_path / "plain", max_points=10).iterdir()}  # a run without masks
+
+
+def test_a_mask_that_no_longer_fits_its_photo_writes_nothing(export, tmp_path):
+    masked = replace(export, masks=mask_folder(tmp_path / "masks",
+                                               {"door.png": np.ones((10, 10), bool)}))
+    with pytest.raises(Dust3rError, match="door"):
+        colmap.write_colmap(masked, tmp_path / "bad")
     assert not (tmp_path / "bad").exists()
 
 
@@ -225,8 +251,8 @@ def test_transforms_project_like_our_cameras_with_opengl_axes(scene, export, tmp
 def test_transforms_with_masks_name_a_mask_for_every_frame(export, tmp_path):
     mask = np.ones((80, 60), bool)
     mask[:20] = False
-    path = nerfstudio.write_transforms(export, tmp_path / "ns" / "shot.json",
-                                       masks=[None, mask, None, None])
+    masked = replace(export, masks=mask_folder(tmp_path / "masks", {"door.png": mask}))
+    path = nerfstudio.write_transforms(masked, tmp_path / "ns" / "shot.json")
     frames = json.loads(path.read_text())["frames"]
     assert [f["mask_path"] for f in frames] == [
         "masks/wall_left.jpg.png", "masks/door.png.png", "masks/phone.jpg.png",
@@ -234,6 +260,14 @@ def test_transforms_with_masks_name_a_mask_for_every_frame(export, tmp_path):
     with Image.open(path.parent / frames[1]["mask_path"]) as img:
         assert img.mode == "L" and img.size == (60, 80)
         np.testing.assert_array_equal(np.asarray(img) > 0, mask)
+
+
+def test_a_run_exports_with_its_masks(scene, tmp_path):
+    options = mask_folder(tmp_path / "masks", {"door.png": np.ones((80, 60), bool)})
+    export = describe_scene(scene, ImportOptions(scale=SCALE), options)
+    assert export.masks == options
+    path = nerfstudio.write_transforms(export, tmp_path / "ns" / "transforms.json")
+    assert all("mask_path" in f for f in json.loads(path.read_text())["frames"])
 
 
 def test_transforms_keep_non_square_pixels(tmp_path):

@@ -5,7 +5,8 @@ A reconstruction is a collection holding the cameras an import made (`dust3r_wid
 `Color`, `confidence` and `image_index` attributes). What is exported is what the user sees:
 each camera's current matrix_world, lens, sensor and shift (read at its photo's size,
 `tool.cameras.blender_camera`), the points' current positions through the object's matrix,
-without the points under the cloud's live Min Confidence, and nothing that was deleted.
+without the points under the cloud's live Min Confidence, and nothing that was deleted;
+masks as the run that made the cameras used them.
 The export world is Blender's world, in scene units.
 """
 from __future__ import annotations
@@ -16,6 +17,7 @@ import numpy as np
 from ..core.cameras import from_blender
 from ..core.errors import Dust3rError
 from ..core.export import ExportCamera, ExportPoints, ExportScene
+from ..core.masks import MaskOptions
 from ..core.plan import PROPERTY_PREFIX as PROP
 from ..importer.points import COLOR, CONFIDENCE, IMAGE_INDEX, points_input
 from .cameras import blender_camera
@@ -81,7 +83,17 @@ def describe_collection(collection: bpy.types.Collection,
     clouds = [_points(o) for o in objects if is_points(o)]
     points = ExportPoints(*(np.concatenate([c[k] for c in clouds]) for k in range(4))) \
         if clouds else ExportPoints.empty()
-    return ExportScene(tuple(described), points)
+    return ExportScene(tuple(described), points, masks=_masks([c[2] for c in cameras]))
+
+
+def _masks(cameras: list[bpy.types.Object]) -> MaskOptions:
+    """The masks of the run that made `cameras` (kept by the import), for masks/ beside
+    the photos."""
+    for obj in cameras:
+        if PROP + "mask_folder" in obj:
+            return MaskOptions(bpy.path.abspath(str(obj[PROP + "mask_folder"])),
+                               bool(obj[PROP + "mask_alpha"]), bool(obj[PROP + "mask_invert"]))
+    return MaskOptions()
 
 
 def _points(obj: bpy.types.Object) -> tuple[np.ndarray, ...]:

@@ -29,7 +29,7 @@ import numpy as np
 from ..progress import Cancel
 from .description import DEFAULT_MAX_POINTS, ExportPoints, ExportScene
 from .files import staged_folder
-from .photos import PhotoFile, checked_masks, plan_photos, write_masks, write_photos
+from .photos import PhotoFile, has_masks, plan_photos, write_masks, write_photos
 from .ply import write_ply
 
 PINHOLE = 1  # COLMAP's camera model id: fx, fy, cx, cy
@@ -59,25 +59,23 @@ class ColmapModel:
 
 def write_colmap(export: ExportScene, folder: str | os.PathLike, *, binary: bool = True,
                  max_points: int = DEFAULT_MAX_POINTS,
-                 masks: Optional[Sequence[Optional[np.ndarray]]] = None,
                  cancel: Optional[Cancel] = None) -> Path:
     """Write the COLMAP dataset of `export` to `folder` (new, empty, or an earlier export,
     replaced whole), the model binary or text, with a seeded subset of `max_points` points
-    (0 = all). `masks` are per photo (by image index): bool at the upright photo's size,
-    True = keep. Returns the folder."""
+    (0 = all), and masks/ with the run's masks (`export.masks`). Returns the folder."""
     files = plan_photos(export.cameras)
-    masks = checked_masks(files, masks)
+    masks = has_masks(files, export.masks)
     model = colmap_model(files, export.points.subset(max_points))
     with staged_folder(folder, "colmap") as stage:
         write_photos(files, stage.path / "images", cancel)
-        if masks is not None:
-            write_masks(files, masks, stage.path / "masks")
+        if masks:
+            write_masks(files, export.masks, stage.path / "masks", cancel)
         sparse = stage.path / "sparse" / "0"
         sparse.mkdir(parents=True)
         (write_binary if binary else write_text)(model, sparse)
         write_ply(sparse / "points3D.ply", model.points, normals=True)
         stage.record.update(model="binary" if binary else "text", images=len(files),
-                            points=len(model.points), masks=masks is not None,
+                            points=len(model.points), masks=masks,
                             world="Blender (Z up)")
     return stage.target
 

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Optional
 import numpy as np
 
 from ..cameras import CV_TO_BLENDER_CAMERA, PinholeCamera, orthonormalize
+from ..masks import MaskOptions
 from ..plan import _subsample, plan_import
 
 if TYPE_CHECKING:
@@ -82,6 +83,7 @@ class ExportScene:
     cameras: tuple[ExportCamera, ...]  # in photo order
     points: ExportPoints
     depth: tuple[DepthMap, ...] = ()  # only from a run: a Blender scene has no depth maps
+    masks: MaskOptions = MaskOptions()  # the run's: the photos' masks/ (`core.masks.photo_mask`)
 
 
 def describe_plan(plan: "ImportPlan", scene: Optional["Scene"] = None) -> ExportScene:
@@ -96,17 +98,19 @@ def describe_plan(plan: "ImportPlan", scene: Optional["Scene"] = None) -> Export
         p = plan.points
         points = ExportPoints(p.xyz, p.rgb, p.confidence, p.image_index)
     depth = () if scene is None else _depth_maps(scene, plan)
-    return ExportScene(cameras, points, depth)
+    masks = plan.cameras[0].masks if plan.cameras else MaskOptions()
+    return ExportScene(cameras, points, depth, masks)
 
 
-def describe_scene(scene: "Scene", options: Optional["ImportOptions"] = None) -> ExportScene:
+def describe_scene(scene: "Scene", options: Optional["ImportOptions"] = None,
+                   masks: MaskOptions = MaskOptions()) -> ExportScene:
     """The export of a finished run's Scene as `options` would import it (its scale and
-    max_points; points and cameras always)."""
+    max_points; points and cameras always), with the run's `masks` (`Result.masks`)."""
     from ..pipeline import ImportOptions
 
     options = replace(options or ImportOptions(), points=True, cameras=True,
                       background_images=False, set_active_camera=False)
-    return describe_plan(plan_import(scene, options), scene)
+    return describe_plan(plan_import(scene, options, masks), scene)
 
 
 def _opencv_pose(matrix_world: np.ndarray) -> np.ndarray:

@@ -25,7 +25,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Optional
 
 import numpy as np
 
@@ -35,7 +35,7 @@ from ..errors import Dust3rError
 from ..progress import Cancel
 from .description import DEFAULT_MAX_POINTS, ExportScene
 from .files import staged_folder
-from .photos import checked_masks, plan_photos, write_masks, write_photos
+from .photos import has_masks, plan_photos, write_masks, write_photos
 from .ply import write_ply
 
 PLY_NAME = "sparse_pc.ply"  # nerfstudio's own name for the seed cloud
@@ -52,16 +52,15 @@ def dataset_folder(path: str | os.PathLike) -> Path:
 
 def write_transforms(export: ExportScene, path: str | os.PathLike, *,
                      max_points: int = DEFAULT_MAX_POINTS,
-                     masks: Optional[Sequence[Optional[np.ndarray]]] = None,
                      cancel: Optional[Cancel] = None) -> Path:
     """Write the nerfstudio dataset of `export`: `path` (e.g. out/shot/transforms.json) and,
     beside it, images/, masks/ and the cloud (a seeded subset of `max_points`; 0 = all). The
-    folder must be new, empty or an earlier export; it is replaced whole. `masks` are per
-    photo (by image index): bool at the upright photo's size, True = keep. Returns `path`."""
+    folder must be new, empty or an earlier export; it is replaced whole. With the run's
+    masks (`export.masks`) every frame gets a mask_path. Returns `path`."""
     folder = dataset_folder(path)
     name = Path(path).name
     files = plan_photos(export.cameras)
-    masks = checked_masks(files, masks)
+    masks = has_masks(files, export.masks)
     frames = []
     for file in files:
         cam = file.camera.camera
@@ -70,18 +69,18 @@ def write_transforms(export: ExportScene, path: str | os.PathLike, *,
                                       @ CV_TO_BLENDER_CAMERA).tolist(),
                  "fl_x": cam.fx, "fl_y": cam.fy, "cx": cam.cx + 0.5, "cy": cam.cy + 0.5,
                  "w": cam.width, "h": cam.height}
-        if masks is not None:
+        if masks:
             frame["mask_path"] = f"masks/{file.mask_name}"
         frames.append(frame)
     transforms = {"camera_model": "PINHOLE", "ply_file_path": PLY_NAME, "frames": frames}
     points = export.points.subset(max_points)
     with staged_folder(folder, "nerfstudio") as stage:
         write_photos(files, stage.path / "images", cancel)
-        if masks is not None:
-            write_masks(files, masks, stage.path / "masks")
+        if masks:
+            write_masks(files, export.masks, stage.path / "masks", cancel)
         write_ply(stage.path / PLY_NAME, points)
         with open(stage.path / name, "w", encoding="utf-8") as f:
             json.dump(transforms, f, indent=2)
         stage.record.update(transforms=name, images=len(files), points=len(points),
-                            masks=masks is not None, world="Blender (Z up)")
+                            masks=masks, world="Blender (Z up)")
     return folder / name

@@ -19,6 +19,7 @@ from typing import Optional, Sequence
 import numpy as np
 
 from ..errors import Dust3rError, raise_if_cancelled
+from ..masks import MaskOptions, mask_files, photo_mask
 from ..paths import special_kind
 from ..progress import Cancel
 from .description import ExportCamera
@@ -101,34 +102,27 @@ def write_photos(files: Sequence[PhotoFile], folder: Path,
             image.save(target, "PNG")
 
 
-def checked_masks(files: Sequence[PhotoFile], masks: Optional[Sequence[Optional[np.ndarray]]]
-                  ) -> Optional[list[np.ndarray]]:
-    """One bool mask per file (True = keep) from the per-photo `masks` (indexed by photo,
-    i.e. `image_index`; None = keep everything), or None when no photo has a mask."""
-    if masks is None or all(m is None for m in masks):
-        return None
-    out = []
-    for file in files:
-        cam = file.camera.camera
-        n = file.camera.image_index
-        mask = masks[n] if n < len(masks) else None
-        if mask is None:
-            out.append(np.ones((cam.height, cam.width), bool))
-            continue
-        mask = np.asarray(mask)
-        if mask.shape != (cam.height, cam.width):
-            raise Dust3rError(f"The mask of {file.camera.what} is {mask.shape[1::-1]} (W, H) but "
-                              f"the photo is {cam.width}x{cam.height}")
-        out.append(mask.astype(bool))
-    return out
+def has_masks(files: Sequence[PhotoFile], options: MaskOptions) -> bool:
+    """Whether the export writes masks: `options` name a source and at least one photo has a
+    mask there (from listings and headers, before anything is written; `Dust3rError` for a
+    mask folder that has gone or fits no photo)."""
+    return options.source != "none" and any(
+        mask_files([str(file.camera.photo) for file in files], options))
 
 
-def write_masks(files: Sequence[PhotoFile], masks: Sequence[np.ndarray], folder: Path) -> None:
-    """Each mask as a one-channel 8-bit PNG (255 = keep, 0 = ignore) named `mask_name`."""
+def write_masks(files: Sequence[PhotoFile], options: MaskOptions, folder: Path,
+                cancel: Optional[Cancel] = None) -> None:
+    """Each photo's mask (`core.masks.photo_mask`, read one at a time; keep everything where
+    a photo has none) as a one-channel 8-bit PNG, 255 = keep, 0 = ignore, named `mask_name`."""
     from PIL import Image
 
     folder.mkdir(parents=True, exist_ok=True)
-    for file, mask in zip(files, masks):
+    for file in files:
+        raise_if_cancelled(cancel)
+        cam = file.camera.camera
+        mask = photo_mask(str(file.camera.photo), options)
+        if mask is None:
+            mask = np.ones((cam.height, cam.width), bool)
         Image.fromarray(mask.astype(np.uint8) * 255, "L").save(folder / file.mask_name, "PNG")
 
 

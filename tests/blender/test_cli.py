@@ -322,7 +322,7 @@ def test_without_a_base_the_output_holds_only_the_reconstruction(tmp_path):
 # ------------------------------------------------------------------ exports
 @pytest.mark.slow
 def test_cli_exports_without_a_blend(tmp_path):
-    pycolmap = pytest.importorskip("pycolmap")
+    import pycolmap
     photos = [write_photo(tmp_path / f"x{i}.jpg", (96, 72), seed=i) for i in range(2)]
     ckpt = write_pth(tmp_path / "tiny.pth", "tiny_linear")
     out = tmp_path / "out"
@@ -346,7 +346,7 @@ def test_cli_exports_without_a_blend(tmp_path):
 @pytest.mark.slow
 def test_cli_exports_the_cameras_it_imports(addon, tmp_path):
     """The COLMAP model of a run is the .blend's cameras, in Blender's world."""
-    pycolmap = pytest.importorskip("pycolmap")
+    import pycolmap
     from_blender = addon.core.cameras.from_blender
     blender_camera = addon.tool.cameras.blender_camera
 
@@ -430,7 +430,8 @@ def test_cli_masks_leave_pixels_out_and_name_the_unmasked_photos(tmp_path):
     out = tmp_path / "masked.blend"
     proc = run_cli(*photos, "-o", out, "--model", ckpt, "--device", "cpu", "--niter", "2",
                    "--masks", tmp_path / "masks", "--invert-masks", "--min-conf-thr", "0",
-                   "--no-clean", tmp_path=tmp_path)
+                   "--no-clean", "--export-transforms", tmp_path / "ns" / "transforms.json",
+                   tmp_path=tmp_path)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     assert f"DUSt3R note: 2 of 3 photos have no mask in {tmp_path / 'masks'} and run " \
            "unmasked: m0.jpg, m2.jpg" in proc.stdout
@@ -440,3 +441,8 @@ def test_cli_masks_leave_pixels_out_and_name_the_unmasked_photos(tmp_path):
     points.data.attributes["image_index"].data.foreach_get("value", index)
     # Every pixel passes (no threshold, no clean-up): m1 gives exactly its kept right half.
     assert np.bincount(index).tolist() == [64 * 48, 32 * 48, 64 * 48]
+    # The export carries the run's masks: every frame has one, m1's as the run used it.
+    frames = json.loads((tmp_path / "ns" / "transforms.json").read_text())["frames"]
+    assert [f["mask_path"] for f in frames] == [f"masks/m{i}.jpg.png" for i in range(3)]
+    with Image.open(tmp_path / "ns" / frames[1]["mask_path"]) as img:
+        np.testing.assert_array_equal(np.asarray(img), 255 - keep)

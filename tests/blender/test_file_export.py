@@ -19,12 +19,16 @@ from mathutils import Euler, Matrix, Vector
 
 @pytest.fixture
 def pycolmap():
-    return pytest.importorskip("pycolmap")
+    import pycolmap  # a test dependency: never skipped
+
+    return pycolmap
 
 
 @pytest.fixture
 def plyfile():
-    return pytest.importorskip("plyfile")
+    import plyfile  # a test dependency: never skipped
+
+    return plyfile
 
 
 def import_shot(addon, tmp_path, name="Shot"):
@@ -187,3 +191,29 @@ def test_export_errors_are_reported_and_nothing_is_written(addon, tmp_path):
 
 def test_file_export_lists_the_three_exporters(addon):
     assert addon.operators.export.menu in bpy.types.TOPBAR_MT_file_export._dyn_ui_initialize()
+
+
+def test_file_export_writes_the_masks_the_run_used(addon, tmp_path):
+    """The import keeps the run's mask options on its cameras; File > Export writes each
+    photo's mask (inverted as the run inverted it) and names it in transforms.json."""
+    from PIL import Image
+
+    scene = photo_scene(tmp_path, core=addon.core)
+    (tmp_path / "masks").mkdir()
+    keep = np.zeros((80, 60), np.uint8)
+    keep[:, :30] = 255
+    Image.fromarray(keep).save(tmp_path / "masks" / "door.png")
+    masks = addon.core.masks.MaskOptions(folder=str(tmp_path / "masks"), invert=True)
+    addon.importer.import_scene(scene, addon.core.pipeline.ImportOptions(
+        collection_name="Masked", background_images=False), masks=masks)
+    out = tmp_path / "ns"
+    assert bpy.ops.dust3r.export_nerfstudio(filepath=str(out),
+                                           collection="Masked") == {"FINISHED"}
+    frames = json.loads((out / "transforms.json").read_text())["frames"]
+    assert [f["mask_path"] for f in frames] == [
+        "masks/wall_left.jpg.png", "masks/door.png.png", "masks/phone.jpg.png",
+        "masks/grey.png.png"]
+    with Image.open(out / "masks" / "door.png.png") as img:
+        np.testing.assert_array_equal(np.asarray(img), 255 - keep)  # inverted, as the run
+    with Image.open(out / "masks" / "phone.jpg.png") as img:  # no mask: all kept
+        assert np.asarray(img).min() == 255
