@@ -3,11 +3,13 @@
     blender -b -P <extension folder>/cli.py -- PHOTOS... -o scene.blend [options]
     blender -b base.blend -P cli.py -- PHOTOS... -o scene.blend [options]  (add to a file)
     python cli.py PHOTOS... -o scene.blend [options]        (with the bpy module installed)
+    python cli.py PHOTOS... --export-colmap DIR [--export-ply FILE ...]   (files for other tools)
 
 PHOTOS are image files or one folder. It runs the same pipeline as the panel, with the same
-settings (`tool.settings.job_params`), synchronously, prints progress, saves the .blend and
-exits 0. Bad input is refused before any long work: it prints `DUSt3R error: <reason>` and
-exits 1 without writing anything (2 for malformed arguments, 130 when interrupted).
+settings (`tool.settings.job_params`), synchronously, prints progress, saves the .blend
+and/or writes the --export-* files (`core.export`) and exits 0. Bad input is refused before
+any long work: it prints `DUSt3R error: <reason>` and exits 1 without writing anything (2
+for malformed arguments, 130 when interrupted).
 `--help` lists every option.
 """
 from __future__ import annotations
@@ -53,7 +55,8 @@ def parser(pkg: ModuleType) -> argparse.ArgumentParser:
         prog="blender -b -P cli.py --",
         description="Reconstruct photos with DUSt3R and save the points and cameras as a .blend")
     p.add_argument("photos", nargs="+", help="image files, or one folder of images")
-    p.add_argument("-o", "--output", required=True, help="the .blend file to write")
+    p.add_argument("-o", "--output", help="the .blend file to write (optional when an "
+                                           "--export-* option is given)")
     p.add_argument("--base", help="open this .blend first and add the reconstruction to it "
                                   "(default: the .blend Blender opened, else an empty file)")
     m = p.add_argument_group("model")
@@ -125,7 +128,98 @@ def parser(pkg: ModuleType) -> argparse.ArgumentParser:
     i.add_argument("--depth-stride", type=int, default=imp.depth_stride, metavar="N",
                    help="depth meshes: a vertex every N network pixels (default: "
                         f"{imp.depth_stride})")
+    export_options(p, pkg)
     return p
+
+
+EXPORTS = ("export_colmap", "export_transforms", "export_ply", "export_depth")
+
+
+def export_options(p: argparse.ArgumentParser, pkg: ModuleType) -> None:
+    """--export-*: files for other tools, from the finished run (`core.export`)."""
+    e = p.add_argument_group(
+        "export", "files for other tools, in Blender's world (Z up, the import's scale); each "
+        "written whole or not at all. A folder must be new, empty or an earlier export: an "
+        "export replaces it as a whole")
+    e.add_argument("--export-colmap", metavar="DIR",
+                   help="a COLMAP model with its images: DIR/sparse/0, DIR/images (3D Gaussian "
+                        "Splatting, gsplat, COLMAP)")
+    e.add_argument("--colmap-format", choices=("binary", "text"), default="binary",
+                   help="the COLMAP model's files (default: binary)")
+    e.add_argument("--export-transforms", metavar="FILE",
+                   help="a nerfstudio transforms.json; its folder also gets images/ and the "
+                        "seed cloud sparse_pc.ply")
+    e.add_argument("--export-ply", metavar="FILE",
+                   help="the point cloud as a PLY: x y z, red green blue, confidence")
+    e.add_argument("--export-depth", metavar="DIR",
+                   help="per-photo depth, confidence and mask (.npy) with their cameras in "
+                        "DIR/depth.json")
+    e.add_argument("--export-max-points", type=int, metavar="N",
+                   default=_module(pkg, "core.export").DEFAULT_MAX_POINTS,
+                   help="points in the COLMAP and nerfstudio seed clouds, a random subset "
+                        "(0 = all; default %(default)s); the PLY has all")
+
+
+def export_targets(args: argparse.Namespace, pkg: ModuleType) -> dict:
+    """The --export-* destinations checked before any work: {option: absolute path}."""
+    errors, destination = _module(pkg, "core.errors"), _module(pkg, "core.destination")
+    if args.export_max_points < 0:
+        raise errors.Dust3rError("--export-max-points must be 0 (all) or more, not "
+                                 f"{args.export_max_points}")
+    targets = {}
+    if args.export_colmap:
+        targets["export_colmap"] = destination.check_export_folder(args.export_colmap)
+    if args.export_transforms:
+        folder = _module(pkg, "core.export.nerfstudio").dataset_folder(args.export_transforms)
+        targets["export_transforms"] = folder / os.path.basename(args.export_transforms)
+    if args.export_ply:
+        targets["export_ply"] = destination.check_destination(args.export_ply, (".ply",))
+    if args.export_depth:
+        targets["export_depth"] = destination.check_export_folder(args.export_depth)
+    return targets
+
+
+def check_apart(output, targets: dict, pkg: ModuleType) -> None:
+    """No output inside a folder that an export replaces as a whole (or that folder itself)."""
+    places = {"--output": output} if output else {}
+    places.update({"--" + k.replace("_", "-"): v for k, v in targets.items()})
+    folders = {k: (v.parent if k == "--export-transforms" else v) for k, v in places.items()
+               if k in ("--export-colmap", "--export-transforms", "--export-depth")}
+    for name, path in places.items():
+        for other, folder in folders.items():
+            if other != name and (path == folder or folder in path.parents):
+                raise _module(pkg, "core.errors").Dust3rError(
+                    f"{name} {path} lies in the folder of {other} ({folder}), which the export "
+                    "replaces as a whole: give every output a place of its own")
+
+
+def write_exports(targets: dict, result, args: argparse.Namespace, pkg: ModuleType) -> None:
+    """Write every --export-* of the finished run, printing one line each."""
+    errors = _module(pkg, "core.errors")
+    export = _module(pkg, "core.export").describe_scene(result.scene, result.import_options,
+                                                        result.masks)
+    photos, points = len(export.cameras), len(export.points)
+    seeds = min(args.export_max_points or points, points)
+    for key, path in targets.items():
+        try:
+            if key == "export_colmap":
+                written = _module(pkg, "core.export.colmap").write_colmap(
+                    export, path, binary=args.colmap_format == "binary",
+                    max_points=args.export_max_points)
+                what = f"COLMAP model ({args.colmap_format}), {photos} photos, {seeds:,} points"
+            elif key == "export_transforms":
+                written = _module(pkg, "core.export.nerfstudio").write_transforms(
+                    export, path, max_points=args.export_max_points)
+                what = f"nerfstudio dataset, {photos} photos, {seeds:,} points"
+            elif key == "export_ply":
+                written = _module(pkg, "core.export.ply").write_points(export, path)
+                what = f"point cloud, {points:,} points"
+            else:
+                written = _module(pkg, "core.export.depth").write_depth(export, path)
+                what = f"depth maps of {len(export.depth)} photos"
+        except OSError as exc:
+            raise errors.Dust3rError(f"Cannot write {path}: {exc}") from exc
+        print(f"DUSt3R: {what} -> {written}", flush=True)
 
 
 def read_known_cameras(path: str, pkg: ModuleType) -> dict:
@@ -207,9 +301,12 @@ def model_choice(args: argparse.Namespace, pkg: ModuleType):
 
 
 def run(args: argparse.Namespace, pkg: ModuleType) -> str:
-    """Check everything, reconstruct, import and save; the summary line."""
+    """Check everything, reconstruct, import and save and/or export; the summary line."""
     errors = _module(pkg, "core.errors")
-    output = _module(pkg, "core.destination").check_destination(args.output, (".blend",))
+    output = _module(pkg, "core.destination").check_destination(args.output, (".blend",)) \
+        if args.output else None
+    targets = export_targets(args, pkg)
+    check_apart(output, targets, pkg)
     base = base_file(args.base, pkg) if args.base else None
     known = read_known_cameras(args.known_cameras, pkg) if args.known_cameras else {}
     try:
@@ -240,19 +337,30 @@ def run(args: argparse.Namespace, pkg: ModuleType) -> str:
     params = settings.job_params(args, photos, model, known)
 
     progress = _module(pkg, "core.progress").ProgressPrinter()
-    imported = _module(pkg, "importer").reconstruct(params, progress=progress)
-    for note in imported.result.notes:
+    if output:
+        imported = _module(pkg, "importer").reconstruct(params, progress=progress)
+        result = imported.result
+    else:  # exports only: nothing to import into Blender
+        result = _module(pkg, "core.pipeline").run(params, progress=progress)
+    for note in result.notes:
         print(f"DUSt3R note: {note}", flush=True)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    bpy.ops.wm.save_as_mainfile(filepath=str(output), check_existing=False)
-    return f"{imported.result.summary()}: {imported.summary()} -> {output}"
+    if output:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        bpy.ops.wm.save_as_mainfile(filepath=str(output), check_existing=False)
+    write_exports(targets, result, args, pkg)
+    return f"{result.summary()}: {imported.summary()} -> {output}" if output else \
+        result.summary()
 
 
 def main(argv: list[str]) -> int:
     try:
         pkg = package()
         errors = _module(pkg, "core.errors")
-        args = parser(pkg).parse_args(argv)
+        p = parser(pkg)
+        args = p.parse_args(argv)
+        if not (args.output or any(getattr(args, key) for key in EXPORTS)):
+            p.error("nothing to write: give -o/--output FILE.blend and/or --export-colmap, "
+                    "--export-transforms, --export-ply or --export-depth")
         try:
             summary = run(args, pkg)
         except errors.Dust3rError as exc:

@@ -23,6 +23,40 @@ def check_destination(path: str | os.PathLike, suffixes: Sequence[str] = ()) -> 
         raise Dust3rError(f"Cannot write {target}: a folder of that name exists")
     if target.exists() and not target.is_file():
         raise Dust3rError(f"Cannot write {target}: it exists and is not a regular file")
+    _check_writable_parent(target)
+    if target.exists():
+        try:  # opening for append changes nothing, and fails for read-only or immutable files
+            os.close(os.open(target, os.O_WRONLY | os.O_APPEND))
+        except OSError as exc:
+            raise Dust3rError(f"Cannot replace {target} ({exc.strerror})") from exc
+    return target
+
+
+# An export folder holds this file at its top: the folder is ours to replace as a whole.
+EXPORT_MARKER = "dust3r_export.json"
+
+
+def check_export_folder(path: str | os.PathLike) -> Path:
+    """The absolute path of a folder an export is about to write (COLMAP model, depth maps,
+    nerfstudio dataset), or a `Dust3rError` saying why it cannot be: a file of that name, a
+    folder holding anything but an earlier export (its top holds `EXPORT_MARKER`), a parent
+    path that runs through a file, or a folder that cannot be written. A missing or empty
+    folder, or an earlier export, is fine: the export replaces it as a whole. Writes nothing
+    (a probe file is created and removed at once)."""
+    target = Path(os.path.abspath(os.path.expanduser(os.fspath(path))))
+    if target.exists() and not target.is_dir():
+        raise Dust3rError(f"Cannot write the folder {target}: a file of that name exists")
+    if target.is_dir() and any(target.iterdir()) and not (target / EXPORT_MARKER).is_file():
+        raise Dust3rError(f"Cannot write {target}: the folder holds files that are not a DUSt3R "
+                          "export (an export replaces its folder as a whole): choose a new or "
+                          "empty folder")
+    _check_writable_parent(target)
+    return target
+
+
+def _check_writable_parent(target: Path) -> None:
+    """The folder `target` is written in (or the nearest existing folder above it, where the
+    missing ones will be created) must be a writable folder."""
     folder = target.parent
     while not folder.exists():  # the folders still to create go in the nearest existing one
         folder = folder.parent
@@ -34,9 +68,3 @@ def check_destination(path: str | os.PathLike, suffixes: Sequence[str] = ()) -> 
     except OSError as exc:
         raise Dust3rError(f"Cannot write {target}: the folder {folder} is not writable "
                           f"({exc.strerror})") from exc
-    if target.exists():
-        try:  # opening for append changes nothing, and fails for read-only or immutable files
-            os.close(os.open(target, os.O_WRONLY | os.O_APPEND))
-        except OSError as exc:
-            raise Dust3rError(f"Cannot replace {target} ({exc.strerror})") from exc
-    return target

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Optional
 import numpy as np
 
 from .cameras import BlenderCamera, PinholeCamera, to_blender, transform_points, world_matrix
+from .masks import MaskOptions
 
 if TYPE_CHECKING:  # no torch or PIL here: the add-on's UI imports this module
     from .images import Photo
@@ -50,6 +51,7 @@ class CameraPlan:
     display_size: float
     photo: Optional["Photo"]
     background: bool  # show the upright photo behind the camera
+    masks: MaskOptions = MaskOptions()  # the run's masks, kept for File > Export
 
     @property
     def properties(self) -> dict[str, object]:
@@ -62,6 +64,9 @@ class CameraPlan:
             image_index=self.image_index)
         if self.photo is not None:
             values.update(source=self.photo.path, exif_orientation=self.photo.exif_orientation)
+        if self.masks.source != "none":
+            values.update(mask_folder=self.masks.folder, mask_alpha=self.masks.alpha,
+                          mask_invert=self.masks.invert)
         return {PROPERTY_PREFIX + key: value for key, value in values.items()}
 
 
@@ -77,8 +82,10 @@ class ImportPlan:
     depth_meshes: tuple["DepthMeshPlan", ...] = ()  # one per photo with ImportOptions.depth_meshes
 
 
-def plan_import(scene: "Scene", options: "ImportOptions") -> ImportPlan:
-    """Everything `importer.import_scene` creates for `scene`, decided without Blender."""
+def plan_import(scene: "Scene", options: "ImportOptions",
+                masks: MaskOptions = MaskOptions()) -> ImportPlan:
+    """Everything `importer.import_scene` creates for `scene`, decided without Blender;
+    `masks` are the run's (`Result.masks`), which the cameras keep for exports."""
     depths = [np.asarray(scene.depthmaps[n])[np.asarray(scene.masks[n], bool)]
               for n in range(scene.n_images)]
     median_depth = _median(depths) or 1.0
@@ -111,7 +118,7 @@ def plan_import(scene: "Scene", options: "ImportOptions") -> ImportPlan:
             cameras.append(CameraPlan(
                 name_n, n, cam, to_blender(cam, world),
                 clip_range(cam.c2w, sample, scale), 0.1 * median_depth * scale, photo,
-                background))
+                background, masks))
     active = 0 if options.set_active_camera and cameras else None
     meshes = plan_depth_meshes(scene, world, options, warnings) if options.depth_meshes else ()
     return ImportPlan(name, float(scale), world, points, tuple(cameras), active, tuple(warnings),

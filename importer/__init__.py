@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Optional
 
 import bpy
 
+from ..core.masks import MaskOptions
 from ..core.pipeline import ImportOptions, JobParams, Result, run
 from ..core.plan import ImportPlan, plan_import
 from . import cameras as cam_builder
@@ -53,10 +54,12 @@ class Imported:
 
 
 def import_scene(scene: "Scene", options: Optional[ImportOptions] = None, *,
+                 masks: MaskOptions = MaskOptions(),
                  target: Optional["bpy.types.Scene"] = None) -> Imported:
     """Create the Blender data of `scene` in a new collection of the Blender scene `target`
-    (default: the context's scene). On any exception nothing stays behind."""
-    return import_plan(plan_import(scene, options or ImportOptions()), target=target)
+    (default: the context's scene); the cameras keep the run's `masks` for exports. On any
+    exception nothing stays behind."""
+    return import_plan(plan_import(scene, options or ImportOptions(), masks), target=target)
 
 
 def import_plan(plan: ImportPlan, *, target: Optional["bpy.types.Scene"] = None) -> Imported:
@@ -80,7 +83,8 @@ def reconstruct(params: JobParams, *, target: Optional["bpy.types.Scene"] = None
     result = run(params, progress=progress, cancel=cancel, predictor=predictor)
     if progress:
         progress("import", 0, 1)
-    imported = import_scene(result.scene, result.import_options, target=target)
+    imported = import_scene(result.scene, result.import_options, masks=result.masks,
+                            target=target)
     imported.result = result
     return imported
 

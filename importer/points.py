@@ -116,6 +116,16 @@ def set_points_input(obj: bpy.types.Object, name: str, value) -> None:
     obj.update_tag()
 
 
+def points_input(obj: bpy.types.Object, name: str, default=None):
+    """A live input ("Radius", "Min Confidence") of an imported cloud; `default` when the
+    object has no DUSt3R Points modifier (any more)."""
+    modifier = obj.modifiers.get(MODIFIER)
+    if modifier is None or modifier.node_group is None:
+        return default
+    identifier = _input_identifiers(modifier.node_group).get(name)
+    return default if identifier is None else modifier.get(identifier, default)
+
+
 def _input_identifiers(node_group: bpy.types.NodeTree) -> dict[str, str]:
     """Modifier inputs are keyed by socket identifier ("Socket_2"), not by their names."""
     return {item.name: item.identifier for item in node_group.interface.items_tree

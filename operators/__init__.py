@@ -6,9 +6,10 @@ import bpy
 from ..core import jobs
 from ..tool import photos as photo_source
 from ..tool import preferences
-from . import camera, photos, reconstruct, setup
+from . import camera, export, photos, reconstruct, setup
 
 CLASSES = reconstruct.CLASSES + photos.CLASSES + camera.CLASSES + setup.CLASSES
+CLASSES += export.CLASSES
 TIMERS = (reconstruct.poll_job, setup.poll_install, setup.poll_download)
 
 
@@ -42,12 +43,14 @@ def register() -> None:
         bpy.utils.register_class(cls)
     for handlers, fn in HANDLERS:
         handlers.append(fn)
+    bpy.types.TOPBAR_MT_file_export.append(export.menu)
     if not bpy.app.background:  # module-mode bpy 4.x hangs at exit once a timer was registered
         bpy.app.timers.register(_probe_dependencies, first_interval=0.5)
 
 
 def unregister() -> None:
     jobs.stop(None, timeout=5.0)  # cancel every task and free its thread
+    bpy.types.TOPBAR_MT_file_export.remove(export.menu)
     for fn in TIMERS + (_probe_dependencies,):
         if bpy.app.timers.is_registered(fn):
             bpy.app.timers.unregister(fn)

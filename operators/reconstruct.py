@@ -41,7 +41,8 @@ def import_result(result: pipeline.Result, target=None) -> str:
     """Build the Blender data of a finished run (main thread); the message for the UI."""
     from ..importer import import_scene
 
-    imported = import_scene(result.scene, result.import_options, target=target)
+    imported = import_scene(result.scene, result.import_options, masks=result.masks,
+                            target=target)
     # The run's notes (e.g. photos that ran without a mask) on lines of their own.
     return "\n".join([f"{result.summary()}: {imported.summary()}", *result.notes])
 

@@ -49,3 +49,29 @@ def test_an_immutable_folder_or_file_is_refused(tmp_path, locked):
             check_destination(target, (".blend",))
     finally:
         chattr(path, "-i")
+
+
+def test_an_export_folder_may_be_new_empty_or_an_earlier_export(tmp_path):
+    from core.destination import EXPORT_MARKER, check_export_folder
+
+    assert check_export_folder(tmp_path / "new" / "colmap") == tmp_path / "new" / "colmap"
+    (tmp_path / "empty").mkdir()
+    assert check_export_folder(tmp_path / "empty") == tmp_path / "empty"
+    (tmp_path / "earlier").mkdir()
+    (tmp_path / "earlier" / EXPORT_MARKER).write_text("{}")
+    (tmp_path / "earlier" / "images").mkdir()
+    assert check_export_folder(tmp_path / "earlier") == tmp_path / "earlier"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["earlier", "empty"]  # nothing new
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda t: [(t / "mine").mkdir(), (t / "mine" / "a.jpg").write_text("x"), t / "mine"][2],
+     "holds files that are not a DUSt3R export"),
+    (lambda t: [(t / "f").write_text("x"), t / "f"][1], "a file of that name exists"),
+    (lambda t: [(t / "f").write_text("x"), t / "f" / "colmap"][1], "is a file, not a folder"),
+])
+def test_export_folders_that_cannot_be_written_are_named(tmp_path, make, message):
+    from core.destination import check_export_folder
+
+    with pytest.raises(Dust3rError, match=message):
+        check_export_folder(make(tmp_path))

@@ -4,6 +4,7 @@ import pytest
 
 from core.cameras import M_UP, PinholeCamera, to_blender, transform_points
 from core.images import Photo
+from core.masks import MaskOptions
 from core.pipeline import ImportOptions
 from core.plan import AUTO_MEDIAN_DEPTH, PROPERTY_PREFIX, plan_import
 from core.scene import Scene
@@ -93,3 +94,12 @@ def test_a_photo_that_is_gone_gets_no_background_and_a_warning():
     assert plan.warnings == () and plan.active_camera is None
     assert plan.collection_name == "DUSt3R photos"  # the first photo's folder
     assert plan_import(flat_scene(), ImportOptions(cameras=False)).cameras == ()
+
+
+def test_cameras_keep_the_runs_masks_for_exports():
+    masks = MaskOptions(folder="/shots/masks", invert=True)
+    props = plan_import(flat_scene(n=2), ImportOptions(), masks).cameras[1].properties
+    assert (props["dust3r_mask_folder"], props["dust3r_mask_alpha"],
+            props["dust3r_mask_invert"]) == ("/shots/masks", False, True)
+    plain = plan_import(flat_scene(n=2), ImportOptions()).cameras[1].properties
+    assert not any(key.startswith("dust3r_mask") for key in plain)

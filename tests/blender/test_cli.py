@@ -204,6 +204,24 @@ BAD_INPUT = {
     "image size odd": (lambda t: ["--image-size", "17"], "image size"),
     "graph unknown": (lambda t: ["--scene-graph", "star"], "Unknown scene graph"),
     "reference outside": (lambda t: ["--scene-graph", "oneref-9"], "reference image 9"),
+    "export into a folder of other files": (
+        lambda t: [(t / "mine").mkdir(), (t / "mine" / "a.txt").write_text("x"),
+                   "--export-colmap", t / "mine"][2:], "not a DUSt3R export"),
+    "export folder is a file": (lambda t: [(t / "c").write_text("x"), "--export-colmap",
+                                           t / "c"][1:], "a file of that name exists"),
+    "export folder under a file": (lambda t: [(t / "f").write_text("x"), "--export-depth",
+                                              t / "f" / "depth"][1:], "is a file, not a folder"),
+    "export ply not a .ply": (lambda t: ["--export-ply", t / "cloud.xyz"], "must be a .ply"),
+    "export transforms not a .json": (lambda t: ["--export-transforms", t / "ns" / "t.txt"],
+                                      "must be a .json"),
+    "export inside another export": (lambda t: ["--export-colmap", t / "ds", "--export-ply",
+                                                t / "ds" / "cloud.ply"],
+                                     "lies in the folder of --export-colmap"),
+    "output inside an export": (lambda t: ["--export-transforms", t / "ns" / "transforms.json",
+                                           "-o", t / "ns" / "scene.blend"],
+                                "--output"),
+    "export max points negative": (lambda t: ["--export-max-points", "-1"],
+                                   "--export-max-points must be 0"),
     "mask folder missing": (lambda t: ["--masks", t / "nomasks"], "nomasks does not exist"),
     "mask folder empty": (lambda t: mask_dir(t, {}), "holds no image files"),
     "masks fit no photo": (lambda t: mask_dir(t, {"other.png": (96, 72)}),
@@ -301,6 +319,78 @@ def test_without_a_base_the_output_holds_only_the_reconstruction(tmp_path):
     assert len(names) == 4  # the points and three cameras
 
 
+# ------------------------------------------------------------------ exports
+@pytest.mark.slow
+def test_cli_exports_without_a_blend(tmp_path):
+    import pycolmap
+    photos = [write_photo(tmp_path / f"x{i}.jpg", (96, 72), seed=i) for i in range(2)]
+    ckpt = write_pth(tmp_path / "tiny.pth", "tiny_linear")
+    out = tmp_path / "out"
+    proc = run_cli(*photos, "--model", ckpt, "--device", "cpu", "--export-colmap",
+                   out / "colmap", "--colmap-format", "text", "--export-transforms",
+                   out / "ns" / "transforms.json", "--export-ply", out / "cloud.ply",
+                   "--export-depth", out / "depth", "--export-max-points", "300",
+                   tmp_path=tmp_path)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert sorted(p.name for p in out.iterdir()) == ["cloud.ply", "colmap", "depth", "ns"]
+    assert not list(tmp_path.glob("*.blend"))
+    for line in ("COLMAP model (text), 2 photos, 300 points ->", "nerfstudio dataset, 2 photos",
+                 "point cloud, ", "depth maps of 2 photos ->"):
+        assert f"DUSt3R: {line}" in proc.stdout, proc.stdout
+    rec = pycolmap.Reconstruction(str(out / "colmap" / "sparse" / "0"))
+    assert rec.num_images() == 2 and rec.num_points3D() == 300
+    frames = json.loads((out / "ns" / "transforms.json").read_text())["frames"]
+    assert [f["file_path"] for f in frames] == ["images/x0.jpg", "images/x1.jpg"]
+
+
+@pytest.mark.slow
+def test_cli_exports_the_cameras_it_imports(addon, tmp_path):
+    """The COLMAP model of a run is the .blend's cameras, in Blender's world."""
+    import pycolmap
+    from_blender = addon.core.cameras.from_blender
+    blender_camera = addon.tool.cameras.blender_camera
+
+    photos = [write_photo(tmp_path / f"y{i}.jpg", (96, 72), seed=i) for i in range(3)]
+    photos.append(write_photo(tmp_path / "y3.jpg", (96, 72), orientation=6, seed=3))
+    ckpt = write_pth(tmp_path / "tiny.pth", "tiny_linear")
+    out = tmp_path / "scene.blend"
+    proc = run_cli(*photos, "-o", out, "--model", ckpt, "--device", "cpu", "--niter", "5",
+                   "--export-colmap", tmp_path / "colmap", tmp_path=tmp_path)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    bpy.ops.wm.open_mainfile(filepath=str(out))
+    rec = pycolmap.Reconstruction(str(tmp_path / "colmap" / "sparse" / "0"))
+    images = {rec.images[i].name: rec.images[i] for i in rec.images}
+    cams = [o for o in bpy.data.objects if o.type == "CAMERA"]
+    assert len(cams) == len(images) == 4
+    for obj in cams:
+        cam = from_blender(blender_camera(obj, bpy.context.scene), np.eye(4))
+        image = images[os.path.basename(obj["dust3r_source"])]
+        camera = rec.cameras[image.camera_id]
+        assert (camera.width, camera.height) == (cam.width, cam.height)
+        np.testing.assert_allclose(camera.params, [cam.fx, cam.fy, cam.cx + 0.5, cam.cy + 0.5],
+                                   rtol=1e-6)
+        np.testing.assert_allclose(image.cam_from_world().matrix(),
+                                   np.linalg.inv(cam.c2w)[:3], atol=1e-5)
+
+
+def test_a_failing_export_reports_and_leaves_nothing(cli_module, addon, tiny_pth, tmp_path,
+                                                     capsys, monkeypatch):
+    photos = [write_photo(tmp_path / f"z{i}.jpg", (96, 72), seed=i) for i in range(2)]
+    files = addon.core.export.photos
+
+    def full_disk(*args):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(files.shutil, "copyfile", full_disk)
+    before = sorted(p.name for p in tmp_path.iterdir())
+    assert cli_module.main([*map(str, photos), "--model", str(tiny_pth), "--device", "cpu",
+                            "--export-colmap", str(tmp_path / "colmap"), "--export-ply",
+                            str(tmp_path / "cloud.ply")]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("DUSt3R error: Cannot write") and "No space left" in err, err
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
+
+
 @pytest.mark.slow
 def test_cli_imports_a_textured_depth_mesh_per_photo(tmp_path):
     photos = [write_photo(tmp_path / f"dm{i}.jpg", (96, 72), seed=i) for i in range(2)]
@@ -340,7 +430,8 @@ def test_cli_masks_leave_pixels_out_and_name_the_unmasked_photos(tmp_path):
     out = tmp_path / "masked.blend"
     proc = run_cli(*photos, "-o", out, "--model", ckpt, "--device", "cpu", "--niter", "2",
                    "--masks", tmp_path / "masks", "--invert-masks", "--min-conf-thr", "0",
-                   "--no-clean", tmp_path=tmp_path)
+                   "--no-clean", "--export-transforms", tmp_path / "ns" / "transforms.json",
+                   tmp_path=tmp_path)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     assert f"DUSt3R note: 2 of 3 photos have no mask in {tmp_path / 'masks'} and run " \
            "unmasked: m0.jpg, m2.jpg" in proc.stdout
@@ -350,3 +441,8 @@ def test_cli_masks_leave_pixels_out_and_name_the_unmasked_photos(tmp_path):
     points.data.attributes["image_index"].data.foreach_get("value", index)
     # Every pixel passes (no threshold, no clean-up): m1 gives exactly its kept right half.
     assert np.bincount(index).tolist() == [64 * 48, 32 * 48, 64 * 48]
+    # The export carries the run's masks: every frame has one, m1's as the run used it.
+    frames = json.loads((tmp_path / "ns" / "transforms.json").read_text())["frames"]
+    assert [f["mask_path"] for f in frames] == [f"masks/m{i}.jpg.png" for i in range(3)]
+    with Image.open(tmp_path / "ns" / frames[1]["mask_path"]) as img:
+        np.testing.assert_array_equal(np.asarray(img), 255 - keep)
