@@ -588,6 +588,7 @@ def load_frames(plate: Plate, frames: Sequence[int], size: int, *,
     for idx, ((frame, rgb), photo) in enumerate(zip(_frame_pixels(plate, frames), photos)):
         raise_if_cancelled(cancel)
         view = network_view(Image.fromarray(rgb), photo, idx)
+        del rgb  # freed before the next frame is decoded
         view["frame"] = frame
         views.append(view)
         if progress is not None:

@@ -333,9 +333,12 @@ def load_images(paths: PathLike | Sequence[PathLike], size: int = 512, *, square
     """
     files = [photo.path for photo in plan_images(paths, size, square_ok=square_ok,
                                                  patch_size=patch_size)]
-    views = []
-    for idx, path in enumerate(files):  # the full-size photo is freed before the next one
-        img, orientation = open_upright(path)
-        views.append(network_view(
-            img, _photo(path, img.size, orientation, size, square_ok, patch_size), idx))
-    return views
+    return [_load_view(path, idx, size, square_ok, patch_size) for idx, path in enumerate(files)]
+
+
+def _load_view(path: str, idx: int, size: int, square_ok: bool, patch_size: int) -> dict:
+    """The network view of the photo at `path`; the full-size photo is freed on return,
+    before the next one is decoded."""
+    img, orientation = open_upright(path)
+    return network_view(img, _photo(path, img.size, orientation, size, square_ok, patch_size),
+                        idx)
