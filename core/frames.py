@@ -597,15 +597,18 @@ def load_frames(plate: Plate, frames: Sequence[int], size: int, *,
 
 
 def read_alpha(plate: Plate, frame: int) -> Optional[np.ndarray]:
-    """The frame's alpha as float32 [H, W] in 0..1 (as stored: no view transform), None when
-    its file has none. Image sequences only: `Dust3rError` for a movie."""
+    """The frame's alpha as 8-bit levels, uint8 [H, W] (an EXR's linear alpha scaled from
+    0..1), None when its file has none. Image sequences only: `Dust3rError` for a movie."""
     if plate.kind == "movie":
         raise Dust3rError(f"Alpha masks are read from image sequences, not from the movie "
                           f"{plate.source}: use a mask folder (one mask per frame number)")
     path = plate.path_of(frame)
     if path.lower().endswith(EXR):
         values = _exr_pixels(path)
-        return values[..., -1].clip(0, 1) if values.shape[-1] in (2, 4) else None
+        if values.shape[-1] not in (2, 4):
+            return None
+        alpha = np.nan_to_num(values[..., -1], nan=0.0).clip(0, 1)
+        return np.rint(alpha * 255).astype(np.uint8)
     from .images import _reading
 
     with _reading(path) as img:
@@ -613,4 +616,4 @@ def read_alpha(plate: Plate, frame: int) -> Optional[np.ndarray]:
             return None
         alpha = img.getchannel("A") if "A" in img.getbands() else \
             img.convert("RGBA").getchannel("A")
-        return np.asarray(alpha, np.float32) / 255
+        return np.asarray(alpha)
