@@ -121,7 +121,7 @@ class Plate:
 
     source: str  # as given: folder, pattern or movie file
     kind: str  # "images" or "movie"
-    frames: tuple[int, ...]  # frame numbers present, ascending
+    frames: tuple[int, ...]  # frame numbers present, ascending (gaps: `frame_range` names them)
     size: tuple[int, int]  # (W, H) of every frame
     fps: Optional[float]  # a movie's rate; None for image sequences
     files: tuple[str, ...] = field(default=(), repr=False)  # images: one per frame
@@ -204,8 +204,8 @@ def _is_frame_file(name: str, extensions: frozenset[str]) -> bool:
 def open_plate(source: str) -> Plate:
     """The plate at `source` (a folder, pattern, numbered frame or movie file), checked from
     the file headers (a movie: its container and first frame): `Dust3rError` for a missing
-    source, a folder without one clear sequence, missing frame numbers (named, compactly),
-    unreadable frames, frames of different sizes (the first odd one named), a movie PyAV cannot
+    source, a folder without one clear sequence, two files of one frame number, unreadable
+    frames, frames of different sizes (the first odd one named), a movie PyAV cannot
     open or decode, and PyAV missing where it is needed."""
     if not isinstance(source, (str, os.PathLike)) or not os.fspath(source):
         raise Dust3rError(f"A plate is a folder, a frame pattern or a movie file, not {source!r}")
@@ -222,7 +222,6 @@ def open_plate(source: str) -> Plate:
     else:
         return _open_movie(source, path)
     frames = tuple(sorted(files))
-    _check_complete(source, frames)
     ordered = tuple(files[n] for n in frames)
     return Plate(source, "images", frames, _common_size(ordered, frames), None, ordered)
 
@@ -300,16 +299,6 @@ def _sequence_of_file(path: str) -> dict[int, str]:
     padded = len(split.digits) if split.digits.startswith("0") and len(split.digits) > 1 else 0
     marker = f"%0{padded}d" if padded else "%d"
     return _sequence_of_pattern(os.path.join(folder, split.prefix + marker + split.suffix))
-
-
-def _check_complete(source: str, frames: tuple[int, ...]) -> None:
-    missing = sorted(set(range(frames[0], frames[-1] + 1)) - set(frames))
-    if missing:
-        raise Dust3rError(f"The plate {source} misses frames {compact(missing)} between "
-                          f"{frames[0]} and {frames[-1]}: frame numbers come from the file "
-                          "names, so the gap would shift the camera in time; render or copy "
-                          "the missing frames, or give the part before or after the gap as "
-                          "the plate")
 
 
 def _common_size(files: tuple[str, ...], frames: tuple[int, ...]) -> tuple[int, int]:
@@ -516,7 +505,8 @@ def _exr_rgb(path: str) -> np.ndarray:
 def frame_range(plate: Plate, options: SequenceOptions) -> list[int]:
     """The frames to solve: `options.frame_start`..`frame_end` (default: the plate's first and
     last) every `frame_step`; `Dust3rError` with the plate's range for a range outside the
-    plate, fewer than two frames, or a step below 1."""
+    plate, fewer than two frames, or a step below 1, and naming the frames the range needs
+    that the plate misses (compactly: "1004-1006, 1010")."""
     first, last = plate.frames[0], plate.frames[-1]
     start = first if options.frame_start is None else options.frame_start
     end = last if options.frame_end is None else options.frame_end
@@ -527,6 +517,12 @@ def frame_range(plate: Plate, options: SequenceOptions) -> list[int]:
     if start < first or end > last or end < start:
         raise Dust3rError(f"The frame range {start}-{end} is not inside the plate: {what}")
     frames = list(range(start, end + 1, step))
+    missing = sorted(set(frames) - set(plate.frames))
+    if missing:
+        raise Dust3rError(f"The plate {plate.source} misses frames {compact(missing)} of the "
+                          f"range {start}-{end}: frame numbers come from the file names, so "
+                          "they are never renumbered; render or copy the missing frames, or "
+                          "solve a range without them")
     if len(frames) < 2:
         raise Dust3rError(f"The frame range {start}-{end} with step {step} gives "
                           f"{len(frames)} frame, but a camera track needs at least two: {what}")

@@ -367,7 +367,7 @@ def frame_masks(plate: "Plate", frames: Sequence[int], views: Sequence[dict],
         raise Dust3rError(f"Alpha masks: none of the {len(views)} frames of {plate.source} has "
                           "an alpha channel: save them as PNG, TIFF or EXR with alpha, or use "
                           "a mask folder")
-    what = "an alpha channel" if folder is None else f"a mask in {folder.path}"
+    what = "alpha channel" if folder is None else f"mask in {folder.path}"
     notes = [f"{len(unmasked)} of {len(views)} frames have no {what} and run unmasked: "
              f"{compact(unmasked)}"] if unmasked else []
     return masks, notes

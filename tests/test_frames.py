@@ -57,14 +57,22 @@ def test_padding_in_a_pattern_is_the_padding_of_the_names(tmp_path):
     write_sequence(tmp_path / "s", [1000], name="a.{}.png")
     write_sequence(tmp_path / "s", [7], name="a.{:03d}.png")  # 007: not #### nor %04d
     assert open_plate(str(tmp_path / "s" / "a.####.png")).frames == (998, 999, 1000)
-    with pytest.raises(Dust3rError, match="misses frames 8-999 between 7 and 1000"):
-        open_plate(str(tmp_path / "s" / "a.%03d.png"))  # 007 and 1000 are both %03d
+    assert open_plate(str(tmp_path / "s" / "a.%03d.png")).frames == (7, 1000)  # both %03d
 
 
-def test_missing_frames_are_named_compactly_never_renumbered(tmp_path):
+def test_missing_frames_in_the_range_are_named_compactly_never_renumbered(tmp_path):
     write_sequence(tmp_path / "s", [1001, 1002, 1003, 1007, 1008, 1009, 1011])
-    with pytest.raises(Dust3rError, match=r"misses frames 1004-1006, 1010 between 1001 and 1011"):
-        open_plate(str(tmp_path / "s"))
+    plate = open_plate(str(tmp_path / "s"))
+    assert plate.frames == (1001, 1002, 1003, 1007, 1008, 1009, 1011)
+    with pytest.raises(Dust3rError, match=r"misses frames 1004-1006, 1010 of the range "
+                                          r"1001-1011"):
+        frame_range(plate, SequenceOptions())
+    with pytest.raises(Dust3rError, match=r"misses frames 1005 of the range 1003-1007"):
+        frame_range(plate, SequenceOptions(frame_start=1003, frame_end=1007, frame_step=2))
+    assert frame_range(plate, SequenceOptions(frame_start=1007, frame_end=1009)) == [1007, 1008,
+                                                                                     1009]
+    assert frame_range(plate, SequenceOptions(frame_start=1007, frame_step=2)) == [1007, 1009,
+                                                                                    1011]
 
 
 def test_a_folder_with_several_sequences_names_them(tmp_path):
