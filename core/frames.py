@@ -7,7 +7,7 @@ A plate is what a camera match starts from, given as one string:
   not 042; `#` alone unpadded numbers) or `plate.%04d.png` / `plate.%d.png` (printf style, as
   FFmpeg writes it);
 * one numbered frame file (`plate.1001.png`): its whole sequence, i.e. the files of its
-  folder with the same name before the number, the same padding and the same extension;
+  folder with the same name before and after the number (any padding, as in a folder);
 * a movie file (mp4, mov, mkv, avi, ... whatever FFmpeg opens), through PyAV.
 
 Frame numbers are the plate's own: file `plate.1001.exr` is frame 1001, and a movie's first
@@ -134,7 +134,7 @@ class Plate:
 
     @property
     def source_path(self) -> str:
-        """The movie file, or the pattern of the sequence's files (`plate.####.png`)."""
+        """`source` as an absolute path (a movie: its file)."""
         return os.path.abspath(os.path.expanduser(self.source))
 
     def _index(self, frame: int) -> int:
@@ -288,17 +288,19 @@ def _sequence_of_pattern(pattern: str) -> dict[int, str]:
 
 
 def _sequence_of_file(path: str) -> dict[int, str]:
-    """A numbered frame given alone stands for its sequence: the files of its folder with the
-    same name around the number and the same padding."""
+    """A numbered frame given alone stands for its sequence: the frame files of its folder
+    with the same name before and after the number (any padding, as in a folder)."""
     folder, name = os.path.split(path)
     split = numbered(name)
     if split is None:
         raise Dust3rError(f"{path} is a single image without a frame number: a plate is a "
                           "folder of numbered frames, a pattern such as plate.####.png, or a "
                           "movie file")
-    padded = len(split.digits) if split.digits.startswith("0") and len(split.digits) > 1 else 0
-    marker = f"%0{padded}d" if padded else "%d"
-    return _sequence_of_pattern(os.path.join(folder, split.prefix + marker + split.suffix))
+    names = [other for entry in sorted(os.listdir(folder))
+             if (other := numbered(entry)) is not None
+             and (other.prefix, other.suffix) == (split.prefix, split.suffix)
+             and os.path.isfile(os.path.join(folder, entry))]
+    return _by_number(folder, names)
 
 
 def _common_size(files: tuple[str, ...], frames: tuple[int, ...]) -> tuple[int, int]:

@@ -45,6 +45,14 @@ def test_a_folder_a_pattern_or_one_numbered_frame_give_the_sequence_with_its_num
         plate.path_of(1006)
 
 
+def test_one_frame_given_alone_stands_for_its_sequence_whatever_the_padding(tmp_path):
+    write_sequence(tmp_path / "s", [998, 999], name="p.{:04d}.png")
+    write_sequence(tmp_path / "s", [1000, 1001], name="p.{}.png")
+    write_sequence(tmp_path / "s", [1, 2], name="other.{}.png")
+    for alone in ("p.0998.png", "p.1001.png"):
+        assert open_plate(str(tmp_path / "s" / alone)).frames == (998, 999, 1000, 1001)
+
+
 def test_unpadded_numbers_and_percent_d(tmp_path):
     write_sequence(tmp_path / "s", [8, 9, 10, 11], name="f_{}.jpg")
     for source in (tmp_path / "s", tmp_path / "s" / "f_%d.jpg", tmp_path / "s" / "f_#.jpg",
