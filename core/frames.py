@@ -26,6 +26,7 @@ PyAV (`av`) is imported only when a movie or EXR frame is read; without it those
 """
 from __future__ import annotations
 
+import bisect
 import math
 import os
 import re
@@ -138,7 +139,7 @@ class Plate:
         return os.path.abspath(os.path.expanduser(self.source))
 
     def _index(self, frame: int) -> int:
-        i = int(np.searchsorted(self.frames, frame))
+        i = bisect.bisect_left(self.frames, frame)
         if i == len(self.frames) or self.frames[i] != frame:
             raise Dust3rError(f"Frame {frame} is not in the plate {self.source} (frames "
                               f"{compact(self.frames)})")
@@ -161,7 +162,7 @@ def compact(numbers: Sequence[int], limit: int = FRAMES_IN_A_MESSAGE) -> str:
 # ---------------------------------------------------------------------------------------
 # Finding the plate
 
-_NUMBERED = re.compile(r"^(.*?)(\d+)(\D*)$")  # the last run of digits of a file name
+_NUMBERED = re.compile(r"^(.*?)(\d+)(\D*)$")  # the last run of digits of a name
 _PATTERN = re.compile(r"#+|%(0?\d*)d")
 
 
@@ -185,9 +186,14 @@ class _Name:
 
 
 def numbered(name: str) -> Optional[_Name]:
-    """`name` split at its last run of digits, None when it has none."""
-    match = _NUMBERED.match(name)
-    return None if match is None else _Name(*match.groups())
+    """The file name `name` split at the last run of digits before its extension (the 2 of
+    `.jp2` is not a frame number), None when it has none."""
+    stem, extension = os.path.splitext(name)
+    match = _NUMBERED.match(stem)
+    if match is None:
+        return None
+    prefix, digits, rest = match.groups()
+    return _Name(prefix, digits, rest + extension)
 
 
 def frame_extensions() -> frozenset[str]:

@@ -124,7 +124,7 @@ class MaskFolder:
 
         frames: dict[int, tuple[str, ...]] = {}
         for path in sorted(f for group in self.files.values() for f in group):
-            name = numbered(_stem(path))
+            name = numbered(os.path.basename(path))
             if name is not None:
                 frames[name.number] = frames.get(name.number, ()) + (path,)
         return frames

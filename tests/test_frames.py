@@ -53,6 +53,16 @@ def test_one_frame_given_alone_stands_for_its_sequence_whatever_the_padding(tmp_
         assert open_plate(str(tmp_path / "s" / alone)).frames == (998, 999, 1000, 1001)
 
 
+def test_the_frame_number_is_the_last_number_before_the_extension(tmp_path):
+    write_sequence(tmp_path / "s", [41, 42], name="shot_v2.{:04d}_beauty.jpg")
+    names = F.numbered("plate_v3.1001.jp2"), F.numbered("1001.png"), F.numbered("mask.png")
+    assert [(n.prefix, n.number, n.suffix) for n in names[:2]] == [("plate_v3.", 1001, ".jp2"),
+                                                                   ("", 1001, ".png")]
+    assert names[2] is None
+    plate = open_plate(str(tmp_path / "s"))
+    assert plate.frames == (41, 42)
+
+
 def test_unpadded_numbers_and_percent_d(tmp_path):
     write_sequence(tmp_path / "s", [8, 9, 10, 11], name="f_{}.jpg")
     for source in (tmp_path / "s", tmp_path / "s" / "f_%d.jpg", tmp_path / "s" / "f_#.jpg",
