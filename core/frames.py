@@ -362,18 +362,20 @@ def _open_av(path: str):
 
 
 def _open_movie(source: str, path: str) -> Plate:
+    av = import_av()
     with _open_av(path) as container:
         stream = container.streams.video[0]
         rate = stream.average_rate or stream.guessed_rate
         if not rate:
             raise Dust3rError(f"The movie {path} does not say its frame rate")
-        count = stream.frames or sum(1 for packet in container.demux(stream) if packet.size)
-        if count < 1:
-            raise Dust3rError(f"The movie {path} holds no frames")
         start = stream.start_time or 0
-        container.seek(start, stream=stream, backward=True)
+        try:  # no count in the container (mkv): its packets, demuxed without decoding
+            count = stream.frames or sum(1 for p in container.demux(stream) if p.size)
+            container.seek(start, stream=stream, backward=True)
+        except av.FFmpegError as exc:
+            raise Dust3rError(f"Cannot read the movie {path} ({exc})") from exc
         first = next(_decoded(container, stream, path), None)
-        if first is None:
+        if count < 1 or first is None:
             raise Dust3rError(f"The movie {path} holds no decodable frame")
         rotation = int(round((first.rotation or 0) / 90)) * 90 % 360
         w, h = first.width, first.height
@@ -436,7 +438,11 @@ def _seek(container, stream, plate: Plate, want: int) -> Iterator[tuple[int, obj
     while True:
         target = max(want - back, plate.frames[0])
         pts = int(math.floor(plate.movie.time(target) / stream.time_base))
-        container.seek(pts, stream=stream, backward=True, any_frame=False)
+        try:
+            container.seek(pts, stream=stream, backward=True, any_frame=False)
+        except import_av().FFmpegError as exc:
+            raise Dust3rError(f"Cannot seek to frame {want} of the movie {plate.source_path} "
+                              f"({exc})") from exc
         frames = _numbered_frames(_decoded(container, stream, plate.source_path), stream,
                                   plate)
         first = next(frames, None)

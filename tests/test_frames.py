@@ -134,6 +134,18 @@ def test_bad_sources_say_what_is_wrong(tmp_path, source, message):
         open_plate(str(tmp_path / source))
 
 
+def test_unreadable_frames_and_movies_are_named(tmp_path):
+    paths = write_sequence(tmp_path / "s", [1, 2, 3])
+    paths[1].write_bytes(b"not a png")
+    with pytest.raises(Dust3rError, match=r"Cannot read .*plate.0002.png as an image"):
+        open_plate(str(tmp_path / "s"))
+    movie = tmp_path / "cut.mp4"
+    write_movie(movie, 12)
+    movie.write_bytes(movie.read_bytes()[: movie.stat().st_size // 2])  # the index is lost
+    with pytest.raises(Dust3rError, match=r"cut.mp4"):
+        open_plate(str(movie))
+
+
 # --- frame ranges -------------------------------------------------------------------------
 
 def test_the_range_defaults_to_the_plate_and_takes_a_step(tmp_path):
