@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Iterator, Optional, Sequence
 
 import numpy as np
 
+from .checks import check, real, whole
 from .errors import Dust3rError, ImageError, raise_if_cancelled
 from .progress import Cancel, Progress
 
@@ -64,15 +65,7 @@ class SequenceOptions:
 
     def validate(self) -> None:
         """`Dust3rError` for values no plate could use (the plate itself is not looked at)."""
-        def whole(value: object, minimum: int) -> bool:
-            return isinstance(value, (int, np.integer)) and not isinstance(value, bool) \
-                and value >= minimum
-
-        def real(value: object) -> bool:
-            return isinstance(value, (int, float, np.integer, np.floating)) \
-                and not isinstance(value, bool) and math.isfinite(value)
-
-        checks = [
+        check([
             (self.frame_start is None or whole(self.frame_start, -(2 ** 31)),
              f"The first frame must be a whole number, not {self.frame_start!r}"),
             (self.frame_end is None or whole(self.frame_end, -(2 ** 31)),
@@ -82,18 +75,15 @@ class SequenceOptions:
             (whole(self.keyframe_step, 0), "The keyframe step must be 0 (automatic) or a whole "
                                            f"number of frames, not {self.keyframe_step!r}"),
             (isinstance(self.zoom, bool), f"Zoom must be True or False, not {self.zoom!r}"),
-            (real(self.lens_mm) and self.lens_mm >= 0,
+            (real(self.lens_mm, 0),
              f"The lens must be 0 (solve for it) or a focal length in mm, not {self.lens_mm!r}"),
-            (real(self.sensor_mm) and self.sensor_mm > 0,
+            (real(self.sensor_mm, 0, positive=True),
              f"The sensor width must be a positive number of mm, not {self.sensor_mm!r}"),
             (not (self.zoom and self.lens_mm), "A known lens is constant: zoom (one focal per "
                                                "frame) and a lens in mm exclude each other"),
             (isinstance(self.pair_graph, str),
              f"The pair graph must be a string, not {self.pair_graph!r}"),
-        ]
-        for ok, message in checks:
-            if not ok:
-                raise Dust3rError(message)
+        ])
         if self.frame_start is not None and self.frame_end is not None \
                 and self.frame_end < self.frame_start:
             raise Dust3rError(f"The frame range {self.frame_start}-{self.frame_end} ends before "
@@ -526,7 +516,7 @@ def frame_range(plate: Plate, options: SequenceOptions) -> list[int]:
     end = last if options.frame_end is None else options.frame_end
     step = options.frame_step
     what = f"the plate {plate.source} has frames {first}-{last}"
-    if not isinstance(step, (int, np.integer)) or isinstance(step, bool) or step < 1:
+    if not whole(step, 1):
         raise Dust3rError(f"The frame step must be a whole number, 1 or more, not {step!r}")
     if start < first or end > last or end < start:
         raise Dust3rError(f"The frame range {start}-{end} is not inside the plate: {what}")

@@ -5,7 +5,6 @@ panel does it on a worker thread through `core.jobs`. Nothing here touches bpy.
 """
 from __future__ import annotations
 
-import math
 import os
 import time
 from contextlib import contextmanager
@@ -15,6 +14,7 @@ from typing import TYPE_CHECKING, Optional, Sequence
 import numpy as np
 
 from .cameras import checked_focal, checked_point, checked_pose
+from .checks import check as _check, real as _real, whole as _whole
 from .errors import Dust3rError, OutOfMemory, raise_if_cancelled
 from .frames import SequenceOptions
 from .masks import MaskOptions
@@ -170,23 +170,6 @@ class JobParams:
     @property
     def has_known_poses(self) -> bool:
         return any(k.c2w is not None for k in self.known_cameras.values())
-
-
-def _whole(value: object, minimum: int) -> bool:
-    return isinstance(value, (int, np.integer)) and not isinstance(value, bool) \
-        and value >= minimum
-
-
-def _real(value: object, minimum: float, positive: bool = False) -> bool:
-    return isinstance(value, (int, float, np.integer, np.floating)) \
-        and not isinstance(value, bool) and math.isfinite(value) \
-        and (value > minimum if positive else value >= minimum)
-
-
-def _check(checks: list[tuple[bool, str]]) -> None:
-    for ok, message in checks:
-        if not ok:
-            raise Dust3rError(message)
 
 
 def notes(scene_graph: str, n_photos: int, known_poses: bool) -> list[str]:
