@@ -13,7 +13,8 @@ A plate is what a camera match starts from, given as one string:
 Frame numbers are the plate's own: file `plate.1001.exr` is frame 1001, and a movie's first
 frame is frame 1, as Blender's Movie Clip shows the file (`frame_start` 1, `frame_offset` 0);
 a movie frame's number comes from its timestamp (pts * time_base), so a decoder that drops or
-repeats frames cannot shift the numbering. Frames are read as Blender shows them: JPEG, PNG,
+repeats frames cannot shift the numbering. Frames missing from a sequence are never
+renumbered around: `frame_range` names those the solve would need. Frames are read as Blender shows them: JPEG, PNG,
 TIFF through Pillow with the bit depths of `core.images` but without EXIF orientation (Blender
 ignores it for images and image sequences); OpenEXR through PyAV (FFmpeg's decoder), its
 scene-linear values shown as Blender's "Standard" view transform shows them (the sRGB
