@@ -292,7 +292,7 @@ def model_choice(args: argparse.Namespace, pkg: ModuleType):
     if prefs is not None:
         tool_prefs.require_dependencies(prefs)
         folder = folder or tool_prefs.model_dir(prefs)
-    elif absent := _module(pkg, "core.dependencies").missing():
+    elif absent := _module(pkg, "core.dependencies").missing(required=True):
         raise errors.Dust3rError(f"Missing Python packages: {', '.join(absent)}: install them "
                                  "with pip into this Python, or enable the add-on and use "
                                  "'Install Dependencies' in its preferences")

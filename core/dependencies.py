@@ -22,9 +22,14 @@ from .errors import Cancelled, Dust3rError
 # pure-Python ones (roma, huggingface_hub); the binary ones are installed by pip with Blender's
 # Python, which picks the build of that Python (bundled binary wheels are not selected alike
 # by every Blender release: blender_manifest.toml). huggingface_hub's downloads import yaml.
+# PyAV (FFmpeg inside its wheels, tens of MB per platform) reads movies and OpenEXR frames.
 PACKAGES = (("torch", "torch"), ("scipy", "scipy"), ("PIL", "pillow"), ("roma", "roma"),
             ("safetensors", "safetensors"), ("huggingface_hub", "huggingface_hub"),
-            ("yaml", "pyyaml"))
+            ("yaml", "pyyaml"), ("av", "av"))
+# Distributions that only some inputs need: Install Dependencies installs them with the rest,
+# but a run without them still starts; the input that needs one says how to install it
+# (core.frames.import_av).
+ONLY_FOR = {"av": "movie files and OpenEXR frames"}
 # Compute platforms of the torch wheels: (id, label, index URL or None for PyPI).
 PLATFORMS = (  # CUDA 12.8 first (the default): the newest that most installed drivers run
     ("cu128", "CUDA 12.8", "https://download.pytorch.org/whl/cu128"),
@@ -80,9 +85,11 @@ def status(folders: Sequence[str] = ()) -> list[Package]:
     return out
 
 
-def missing(folders: Sequence[str] = ()) -> list[str]:
-    """The distributions of the runtime packages that `status(folders)` does not find."""
-    return [p.distribution for p in status(folders) if not p.present]
+def missing(folders: Sequence[str] = (), *, required: bool = False) -> list[str]:
+    """The distributions of the runtime packages that `status(folders)` does not find; with
+    `required`, only those every run needs (not `ONLY_FOR`'s)."""
+    return [p.distribution for p in status(folders)
+            if not p.present and not (required and p.distribution in ONLY_FOR)]
 
 
 def install_commands(target: str, platform: str, packages: list[str],

@@ -301,16 +301,21 @@ def plan_images(paths: PathLike | Sequence[PathLike], size: int = 512, *,
     return [_plan(path, size, square_ok, patch_size) for path in _resolve_paths(paths)]
 
 
-def _network_image(path: str, size: int, square_ok: bool,
-                   patch_size: int) -> tuple[torch.Tensor, Photo]:
-    """The network image of the photo at `path` as uint8 [3,H,W], and its `Photo`; the
-    full-size photo is freed on return, before the next one is decoded."""
-    img, orientation = open_upright(path)
-    photo = _photo(path, img.size, orientation, size, square_ok, patch_size)
+def network_view(img: Image.Image, photo: Photo, idx: int) -> dict:
+    """The network view of the 8-bit RGB image `img` (the photo frame of `photo`): resized
+    and cropped as `photo` says, as `load_images` returns each view (image sequences share it)."""
     resample = (Image.Resampling.LANCZOS if max(img.size) > max(photo.resized)
                 else Image.Resampling.BICUBIC)
     net = img.resize(photo.resized, resample).crop(photo.crop)
-    return torch.from_numpy(np.array(net)).permute(2, 0, 1), photo
+    pixels = torch.from_numpy(np.array(net)).permute(2, 0, 1)
+    width, height = photo.network_size
+    return dict(
+        img=pixels.float().div(255).sub(0.5).div(0.5)[None],
+        true_shape=np.int32([[height, width]]),
+        idx=idx,
+        instance=str(idx),
+        photo=photo,
+    )
 
 
 def load_images(paths: PathLike | Sequence[PathLike], size: int = 512, *, square_ok: bool = False,
@@ -328,15 +333,12 @@ def load_images(paths: PathLike | Sequence[PathLike], size: int = 512, *, square
     """
     files = [photo.path for photo in plan_images(paths, size, square_ok=square_ok,
                                                  patch_size=patch_size)]
-    views = []
-    for idx, path in enumerate(files):
-        pixels, photo = _network_image(path, size, square_ok, patch_size)
-        width, height = photo.network_size
-        views.append(dict(
-            img=pixels.float().div(255).sub(0.5).div(0.5)[None],
-            true_shape=np.int32([[height, width]]),
-            idx=idx,
-            instance=str(idx),
-            photo=photo,
-        ))
-    return views
+    return [_load_view(path, idx, size, square_ok, patch_size) for idx, path in enumerate(files)]
+
+
+def _load_view(path: str, idx: int, size: int, square_ok: bool, patch_size: int) -> dict:
+    """The network view of the photo at `path`; the full-size photo is freed on return,
+    before the next one is decoded."""
+    img, orientation = open_upright(path)
+    return network_view(img, _photo(path, img.size, orientation, size, square_ok, patch_size),
+                        idx)

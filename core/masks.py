@@ -11,7 +11,9 @@ Where a run's masks come from (`MaskOptions`, one source per run):
   in any format Pillow reads. Its brightness decides: white keeps the pixel, black ignores it,
   grey keeps it when brighter than 50 % (128 of 255 and up; colour masks by their luminance,
   their own alpha channel ignored). Photos without a mask there run unmasked (a note says
-  which); `MaskFolder.find` is the one lookup, which image sequences reuse by frame number;
+  which); `MaskFolder.find` is the one lookup by name. An image sequence or movie
+  (`frame_masks`) matches masks by frame number instead: `mask.1001.png`, `1001.png`, any
+  prefix and padding (`MaskFolder.by_frame`);
 * the photo's own alpha channel: more than 50 % opaque keeps the pixel. Photos without an
   alpha channel (every JPEG) run unmasked, and a note says which;
 * `invert` swaps keep and ignore (a mask of the object to remove, not of what to keep).
@@ -36,6 +38,7 @@ import numpy as np
 from .errors import Dust3rError, ImageError
 
 if TYPE_CHECKING:
+    from .frames import Plate
     from .images import Photo
 
 KEEP_LEVEL = 128  # 8-bit grey (or alpha) from which a pixel is kept: brighter than 50 %
@@ -103,8 +106,7 @@ class MaskFolder:
     def find(self, *names: str) -> Optional[str]:
         """The mask file named `names[0]`, else `names[1]`, ... (name without extension,
         letter case ignored); None when there is none. A photo looks up its stem and its
-        file name (`for_photo`); an image sequence looks up its frame number's spellings
-        ("0042", "42"). `Dust3rError` when two files of one name could be meant."""
+        file name (`for_photo`). `Dust3rError` when two files of one name could be meant."""
         for name in names:
             found = self.files.get(name.casefold(), ())
             if len(found) > 1:
@@ -114,6 +116,18 @@ class MaskFolder:
             if found:
                 return found[0]
         return None
+
+    def by_frame(self) -> dict[int, tuple[str, ...]]:
+        """The mask files by the frame number their name ends in (`mask.1001.png`,
+        `1001.png`, `0042.png` for frame 42: any prefix, any padding), for image sequences."""
+        from .frames import numbered
+
+        frames: dict[int, tuple[str, ...]] = {}
+        for path in sorted(f for group in self.files.values() for f in group):
+            name = numbered(os.path.basename(path))
+            if name is not None:
+                frames[name.number] = frames.get(name.number, ()) + (path,)
+        return frames
 
     def for_photo(self, photo_path: str) -> Optional[str]:
         """The mask of the photo at `photo_path`: named after its stem (`IMG_1.png` for
@@ -299,3 +313,61 @@ def _empty(path: str, photo: "Photo", options: MaskOptions) -> str:
             "reconstruct (in the part of the photo the network sees: the centre crop "
             f"{photo.network_size[0]}x{photo.network_size[1]} of it resized to "
             f"{photo.resized[0]}x{photo.resized[1]})")
+
+
+def frame_masks(plate: "Plate", frames: Sequence[int], views: Sequence[dict],
+                options: MaskOptions) -> tuple[list[Optional[np.ndarray]], list[str]]:
+    """The masks of a plate's frames on their network images, as `network_masks` gives them
+    for photos: from a mask folder matched by frame number (`MaskFolder.for_frame`), or from
+    each frame's alpha channel (image sequences), with the same checks and notes. `views` are
+    `core.frames.load_frames`' (their "photo" and "frame"); one full-size mask at a time."""
+    if options.source == "none":
+        return [None] * len(views), []
+    from .frames import compact, read_alpha
+
+    folder, by_frame = None, {}
+    if options.folder:
+        folder = MaskFolder.read(options.folder)
+        if plate.kind == "images" and os.path.samefile(
+                os.path.dirname(os.path.abspath(plate.files[0])), folder.path):
+            raise Dust3rError(f"The mask folder {folder.path} is the plate's folder: keep the "
+                              "masks in a folder of their own")
+        by_frame = folder.by_frame()
+    masks: list[Optional[np.ndarray]] = []
+    unmasked = []
+    for view in views:
+        frame, photo = view["frame"], view["photo"]
+        if folder is None:
+            levels = read_alpha(plate, frame)
+            upright = None if levels is None else levels >= KEEP_LEVEL
+            if upright is not None and options.invert:
+                upright = ~upright
+            source = photo.path
+        else:
+            found = by_frame.get(frame, ())
+            if len(found) > 1:
+                listed = " and ".join(os.path.basename(f) for f in found)
+                raise Dust3rError(f"Two masks in {folder.path} are for frame {frame}: "
+                                  f"{listed}; keep one")
+            source = found[0] if found else None
+            upright = None if source is None else read_upright_mask(source, photo, options)
+        if upright is None:
+            unmasked.append(frame)
+            masks.append(None)
+            continue
+        mask = network_mask(upright, photo)
+        if not mask.any():
+            raise ImageError(_empty(source, photo, options) + f" (frame {frame})")
+        masks.append(mask)
+    if folder is not None and len(unmasked) == len(views):
+        raise Dust3rError(f"No mask in {folder.path} fits any of the frames "
+                          f"{compact(list(frames))}: a frame's mask is named after its number "
+                          f"(e.g. mask.{frames[0]}.png or {frames[0]}.png)")
+    if len(unmasked) == len(views):
+        raise Dust3rError(f"Alpha masks: none of the {len(views)} frames of {plate.source} has "
+                          "an alpha channel: save them as PNG, TIFF or EXR with alpha, or use "
+                          "a mask folder")
+    what = "alpha channel" if folder is None else f"mask in {folder.path}"
+    notes = [f"{len(unmasked)} of {len(views)} frames have no {what} and run unmasked: "
+             f"{compact(unmasked)}"] if unmasked else []
+    return masks, notes

@@ -5,7 +5,7 @@ panel does it on a worker thread through `core.jobs`. Nothing here touches bpy.
 """
 from __future__ import annotations
 
-import math
+import os
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
@@ -14,7 +14,9 @@ from typing import TYPE_CHECKING, Optional, Sequence
 import numpy as np
 
 from .cameras import checked_focal, checked_point, checked_pose
+from .checks import check as _check, real as _real, whole as _whole
 from .errors import Dust3rError, OutOfMemory, raise_if_cancelled
+from .frames import SequenceOptions
 from .masks import MaskOptions
 from .options import DEVICES, PRECISIONS, SCHEDULES, ids
 from .pairs import fit_graph, pair_indices
@@ -100,7 +102,7 @@ class ImportOptions:
 class JobParams:
     """Every setting of one reconstruction, copied from the UI on the main thread."""
 
-    photos: Sequence[str] | str = ()  # image files, or one folder
+    photos: Sequence[str] | str = ()  # image files, or one folder; with `sequence`: the plate
     model: str = "512_dpt"  # released name, Hugging Face repo id, or a local file/folder
     model_dir: str = ""  # where released checkpoints are downloaded and looked for
     allow_download: bool = True  # False: a model that is not local is an error (offline)
@@ -119,6 +121,9 @@ class JobParams:
     image_size: int = 0  # network input size (512, 224); 0 = the size the model was trained at
     import_options: ImportOptions = field(default_factory=ImportOptions)
     masks: MaskOptions = field(default_factory=MaskOptions)  # pixels to leave out (core.masks)
+    # A plate (image sequence or movie, `photos` is its folder, pattern or file) solved as one
+    # moving camera; None = stills (core.frames, core.track).
+    sequence: Optional[SequenceOptions] = None
 
     def validate(self) -> None:
         """Raise `Dust3rError` for settings no run could use (before any work starts)."""
@@ -153,27 +158,18 @@ class JobParams:
             known.checked(f"the known camera of photo {index}")
         self.import_options.validate()
         self.masks.validate()
+        if self.sequence is not None:
+            if not isinstance(self.sequence, SequenceOptions):
+                raise Dust3rError(f"sequence must be SequenceOptions or None, not "
+                                  f"{self.sequence!r}")
+            if not isinstance(self.photos, (str, os.PathLike)):
+                raise Dust3rError("A sequence's plate is one folder, frame pattern or movie "
+                                  f"file, not a list: {self.photos!r}")
+            self.sequence.validate()
 
     @property
     def has_known_poses(self) -> bool:
         return any(k.c2w is not None for k in self.known_cameras.values())
-
-
-def _whole(value: object, minimum: int) -> bool:
-    return isinstance(value, (int, np.integer)) and not isinstance(value, bool) \
-        and value >= minimum
-
-
-def _real(value: object, minimum: float, positive: bool = False) -> bool:
-    return isinstance(value, (int, float, np.integer, np.floating)) \
-        and not isinstance(value, bool) and math.isfinite(value) \
-        and (value > minimum if positive else value >= minimum)
-
-
-def _check(checks: list[tuple[bool, str]]) -> None:
-    for ok, message in checks:
-        if not ok:
-            raise Dust3rError(message)
 
 
 def notes(scene_graph: str, n_photos: int, known_poses: bool) -> list[str]:
@@ -267,14 +263,23 @@ def run(params: JobParams, progress: Optional[StageProgress] = None,
 def check_photos(params: JobParams) -> None:
     """Every photo and known camera checked from the file headers (milliseconds a photo),
     and every mask read and checked against its photo, before a model is loaded or
-    downloaded: `Dust3rError` naming the file."""
+    downloaded: `Dust3rError` naming the file. A sequence: the plate and its frame range."""
     from .images import plan_images
     from .masks import network_masks
     from .options import released
 
     model = released(params.model)
-    photos = plan_images(params.photos, size=params.image_size or (
-        model.image_size if model else 512))
+    size = params.image_size or (model.image_size if model else 512)
+    if params.sequence is not None:
+        from .frames import frame_photo, frame_range, open_plate
+        from .masks import frame_masks
+
+        plate = open_plate(params.photos)
+        frames = frame_range(plate, params.sequence)
+        frame_masks(plate, frames, [dict(frame=f, photo=frame_photo(plate, f, size))
+                                    for f in frames], params.masks)
+        return
+    photos = plan_images(params.photos, size=size)
     _known_on_photos(params.known_cameras, photos)
     network_masks(photos, params.masks)
 

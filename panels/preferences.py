@@ -50,6 +50,8 @@ class DUST3R_AP_preferences(bpy.types.AddonPreferences):
             col.label(text="Checking the Python packages...")
         for pkg in tool_prefs.dependency_status() or ():
             detail = f" ({pkg.build})" if pkg.build else ""
+            if not pkg.present and pkg.distribution in dependencies.ONLY_FOR:
+                detail = f" (needed for {dependencies.ONLY_FOR[pkg.distribution]})"
             col.label(text=f"{pkg.distribution}: {pkg.version or 'missing'}{detail}",
                       icon="CHECKMARK" if pkg.present else "ERROR")
         box.prop(self, "compute_platform")

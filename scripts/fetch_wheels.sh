@@ -3,8 +3,8 @@
 # PyPI: roma and huggingface_hub with its pure-Python dependency tree. Only py3-none-any wheels
 # are bundled, because Blender's wheel selection differs between releases (4.2.0 ignores the
 # Python tag, 4.3 the stable ABI) while a pure wheel installs alike on all of them. Binary
-# packages (torch, scipy, pillow, safetensors, pyyaml) are installed by the add-on's "Install
-# Dependencies" button, with pip and Blender's own Python (core/dependencies.py).
+# packages (torch, scipy, pillow, safetensors, pyyaml, av) are installed by the add-on's
+# "Install Dependencies" button, with pip and Blender's own Python (core/dependencies.py).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-.venv/bin/python}

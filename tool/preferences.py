@@ -67,7 +67,8 @@ def dependency_status() -> Optional[list[dependencies.Package]]:
 def require_dependencies(prefs) -> None:
     """Put our dependency folders on sys.path; `Dust3rError` naming what is still missing."""
     dependencies.add_paths(*dependency_paths(prefs))
-    absent = [p.distribution for p in refresh_dependencies(prefs) if not p.present]
+    absent = [p.distribution for p in refresh_dependencies(prefs)
+              if not p.present and p.distribution not in dependencies.ONLY_FOR]
     if absent:
         raise Dust3rError(f"Missing Python packages: {', '.join(absent)}. Install them with "
                           "'Install Dependencies' in the add-on's preferences")

@@ -75,7 +75,7 @@ def test_bundled_wheels_are_pure_python_and_binary_packages_are_installed_by_pip
     assert impure == []
     bundled = {distribution(w) for w in manifest_wheels()}
     needed = {dist for _, dist in dependencies.PACKAGES}
-    assert {"torch", "scipy", "pillow", "safetensors", "pyyaml"} <= needed - bundled
+    assert {"torch", "scipy", "pillow", "safetensors", "pyyaml", "av"} <= needed - bundled
 
 
 # How Blender picks the manifest's wheels for the running Python and platform
