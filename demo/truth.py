@@ -8,7 +8,7 @@ viewer shows), which is also the frame of the depth maps.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Optional
 
@@ -87,20 +87,28 @@ class GroundTruth:
 
     def index_of(self, path: str | Path, frame: Optional[int] = None) -> int:
         """Index of the camera that took the photo at `path` (matched by file name), or,
-        with `frame`, that took that frame of the plate or movie at `path`."""
-        name = Path(path).name
-        found = [n for n, c in enumerate(self.cameras)
-                 if c.file == name and (frame is None or c.frame == frame)]
-        if len(found) != 1:
+        with `frame`, that took that frame of the shot (the plate's image file or a movie of
+        the same frames: matched by the frame number alone)."""
+        if frame is None:
+            found = [n for n, c in enumerate(self.cameras) if c.file == Path(path).name]
+        else:
+            found = [n for n, c in enumerate(self.cameras) if c.frame == frame]
+        if not found:
             what = f"frame {frame} of {path}" if frame is not None else str(path)
-            problem = "is not a photo" if not found else "needs a frame number: it holds frames"
-            raise KeyError(f"{what} {problem} of the scene in {self.folder}")
+            raise KeyError(f"{what} is not a photo of the scene in {self.folder}")
         return found[0]
 
     @property
     def frames(self) -> list[int]:
         """The frame numbers of a shot's cameras (in camera order)."""
         return [c.frame for c in self.cameras]
+
+    def renumbered(self, first: int) -> "GroundTruth":
+        """The same shot with its frames numbered from `first` (e.g. a movie of the plate
+        whose reader numbers its frames from 1)."""
+        shift = first - min(self.frames)
+        return GroundTruth(self.folder, tuple(replace(c, frame=c.frame + shift)
+                                              for c in self.cameras))
 
     def network_rays(self, n: int, photo, size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
         """Camera n's rays [H,W,3] (z = 1, camera frame) through the pixel centres of a network
