@@ -3,7 +3,9 @@
 Two codecs, for two questions: FFV1 in Matroska stores the RGB frames losslessly (a movie
 plate must give the same solve as the image sequence); H.264 in MP4 is what footage usually
 arrives as. Its 4:4:4 chroma keeps colour edges, but the RGB -> YUV conversion (BT.601,
-limited range, 8 bits) and the codec itself still change the pixels by a few levels.
+limited range, 8 bits) and the codec itself still change the pixels: on the demo plate at
+192x108 by 1.6 levels on average at CRF 4 (0.4 at CRF 0, the conversion alone; 4:2:0 chroma
+as most footage has: 3.3).
 """
 from __future__ import annotations
 
@@ -27,7 +29,7 @@ class Codec:
 
 CODECS = {
     "ffv1": Codec(".mkv", "ffv1", "bgr0"),  # lossless RGB
-    "h264": Codec(".mp4", "libx264", "yuv444p", {"crf": "12", "preset": "medium"}),
+    "h264": Codec(".mp4", "libx264", "yuv444p", {"crf": "4", "preset": "medium"}),
 }
 
 
