@@ -11,8 +11,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from core.cameras import PinholeCamera
+from core.scene import PointCloud
 from demo.clip import FIRST_FRAME, LENS_MM, render_clip
 from demo.movie import CODECS
+from demo.picture import plate_beside_cloud, render_cloud
 from demo.truth import load_ground_truth, project, sample_depth
 
 pytestmark = pytest.mark.slow  # 12 Cycles frames
@@ -85,3 +88,41 @@ def test_movie_decodes_to_the_plate(shot, codec, tolerance):
     assert len(frames) == FRAMES
     for n, frame in enumerate(frames):
         assert np.abs(frame - plate(shot, n)).mean() <= tolerance
+
+
+def test_the_shot_s_points_through_a_late_frame_s_camera_show_its_plate(shot):
+    """The demo picture on the truth: the points of a late frame and of earlier ones,
+    coloured from their plates, rendered through the late frame's true camera, look like
+    its plate; through a camera panned by 1 degree they do not."""
+    late = FRAMES - 2
+    clouds = []
+    for n in (6, 8, 9, late):
+        world, uv = shot.points(n)
+        u, v = uv.astype(int).T
+        clouds.append((world, plate(shot, n)[v, u] / 255))
+    cloud = PointCloud(*(np.concatenate(parts) for parts in zip(*clouds)), None, None)
+    cam = shot.cameras[late]
+    camera = PinholeCamera(cam.width, cam.height, cam.fx, cam.fy, cam.cx, cam.cy, cam.c2w)
+    sheet = np.asarray(plate_beside_cloud(Image.open(shot.photo_paths[late]), camera, cloud,
+                                          shot.frames[late]), np.float64)
+    left, right = sheet[:H, :W], sheet[:H, W + 8:]
+    np.testing.assert_array_equal(left, plate(shot, late))
+    assert (right.sum(-1) > 0).all()  # its own points cover every pixel
+    assert match(right, plate(shot, late)) < 0.2  # some won by the other frames' points
+    without_own = PointCloud(*(np.concatenate(parts) for parts in zip(*clouds[:-1])), None, None)
+    seen = np.asarray(render_cloud(camera, without_own), np.float64)
+    assert (seen.sum(-1) > 0).mean() > 0.7 and match(seen, plate(shot, late)) < 0.3
+    a = np.radians(1.0)
+    pan = np.array([[np.cos(a), 0, np.sin(a), 0], [0, 1, 0, 0], [-np.sin(a), 0, np.cos(a), 0],
+                    [0, 0, 0, 1]])
+    panned = PinholeCamera(cam.width, cam.height, cam.fx, cam.fy, cam.cx, cam.cy, cam.c2w @ pan)
+    wrong = np.asarray(render_cloud(panned, without_own), np.float64)
+    assert match(wrong, plate(shot, late)) > 2 * match(seen, plate(shot, late))
+
+
+def match(render, photo):
+    """Colour error of a render's covered pixels against a photo, relative to the error
+    of unrelated pixels (1: no better than chance)."""
+    covered = render.sum(-1) > 0
+    error = np.abs(render - photo)[covered].mean()
+    return error / np.abs(render[covered] - np.roll(photo[covered], 997, 0)).mean()
