@@ -1,15 +1,17 @@
 """The demo's pictures (no bpy): an input image beside what the reconstruction shows there.
 
 For a shot (`demo.clip`), the plate at a late frame beside the solved point cloud seen
-through the camera solved for that frame: `render_cloud` draws the points one pixel each
-(the nearest point wins a pixel), which is enough to see whether the camera lines up.
+through the camera solved for that frame (`track_picture`): `render_cloud` draws the points
+one pixel each (the nearest point wins a pixel), which is enough to see whether the camera
+lines up.
 """
 from __future__ import annotations
 
 import numpy as np
 from PIL import Image, ImageDraw
 
-from .truth import project
+from .compare import track_camera
+from .truth import GroundTruth, project
 
 
 def side_by_side(photo: Image.Image, render: Image.Image, caption: str,
@@ -51,3 +53,13 @@ def plate_beside_cloud(plate: Image.Image, camera, cloud, frame: int,
     (for the demo's --clip: `demo.compare.track_camera(track, k)` and the track's cloud)."""
     return side_by_side(plate.convert("RGB"), render_cloud(camera, cloud), caption,
                         f"plate, frame {frame}")
+
+
+def track_picture(track, truth: GroundTruth, k: int | None = None) -> Image.Image:
+    """The picture of a solved track (`core.track.Track`): the plate of `track.frames[k]`
+    (default: the frame 80 % through the shot) beside the track's point cloud
+    (`track.scene.point_cloud()`) rendered through the camera solved for that frame."""
+    k = round(0.8 * (len(track.frames) - 1)) if k is None else k
+    frame = track.frames[k]
+    plate = Image.open(truth.photo_paths[truth.index_of(truth.folder, frame)])
+    return plate_beside_cloud(plate, track_camera(track, k), track.scene.point_cloud(), frame)

@@ -6,6 +6,7 @@ walls, a smooth colour texture on world positions), so every pixel's true point,
 depth are known exactly.
 """
 from dataclasses import replace
+from types import SimpleNamespace
 
 import av
 import numpy as np
@@ -20,7 +21,7 @@ from core.scene import PointCloud
 from demo.compare import TRACK_LIMITS, Similarity, track_camera, track_errors
 from demo.movie import CODECS, encode_movie
 from demo.oracle import GroundTruthPredictor
-from demo.picture import plate_beside_cloud, render_cloud
+from demo.picture import plate_beside_cloud, render_cloud, track_picture
 from demo.truth import TrueCamera, load_ground_truth, look_at, project, write_ground_truth
 
 W, H, FRAMES = 160, 90, range(1001, 1013)
@@ -273,6 +274,21 @@ def test_the_picture_shows_the_plate_beside_the_render(shot):
     assert sheet.size == (2 * W + 8, H + 28)
     np.testing.assert_array_equal(np.asarray(sheet)[:H, :W], np.asarray(plate))
     np.testing.assert_array_equal(np.asarray(sheet)[:H, W + 8:], np.asarray(plate))
+
+
+def test_track_picture_shows_a_late_plate_beside_the_track_s_cloud(shot):
+    """A solved track in its own world: its cloud (the truth's points mapped the same way)
+    through its camera at a late frame is that frame's plate."""
+    late = round(0.8 * (len(FRAMES) - 1))
+    cloud = frame_cloud(shot, late)
+    track = solved_from_truth(shot)
+    track.scene = SimpleNamespace(point_cloud=lambda: replace(cloud, xyz=TRUE_SIM.invert(cloud.xyz)))
+    sheet = np.asarray(track_picture(track, shot), np.float64)
+    plate = np.asarray(Image.open(shot.photo_paths[late]), np.float64)
+    np.testing.assert_array_equal(sheet[:H, :W], plate)
+    assert (sheet[:H, W + 8:] == plate).all(-1).mean() > 0.99  # rounding at pixel borders
+    earlier = np.asarray(track_picture(track, shot, k=2), np.float64)
+    np.testing.assert_array_equal(earlier[:H, :W], np.asarray(Image.open(shot.photo_paths[2])))
 
 
 def decode(path):
