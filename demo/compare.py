@@ -164,8 +164,9 @@ def track_errors(track, truth, sim: Similarity | None = None, step: int = 4) -> 
     centres = true_c2w[:, :3, 3]
     path_length = float(np.linalg.norm(np.diff(centres, axis=0), axis=1).sum())
     if sim is None:
-        solved_length = np.linalg.norm(np.diff(c2w[:, :3, 3], axis=0), axis=1).sum()
-        sim = similarity(np.concatenate([c2w[:, :3, 3], c2w[:, :3, 3] + solved_length * c2w[:, :3, 2]]),
+        solved = c2w[:, :3, 3]
+        solved_length = np.linalg.norm(np.diff(solved, axis=0), axis=1).sum()
+        sim = similarity(np.concatenate([solved, solved + solved_length * c2w[:, :3, 2]]),
                          np.concatenate([centres, centres + path_length * true_c2w[:, :3, 2]]))
     cameras = camera_errors(true_c2w, [c.fx for c in true], c2w, track.focals, sim)
     position = np.linalg.norm(sim.apply(c2w[:, :3, 3]) - centres, axis=1) / path_length
@@ -173,7 +174,7 @@ def track_errors(track, truth, sim: Similarity | None = None, step: int = 4) -> 
     for k, n in enumerate(index):
         world, uv = truth.points(n)
         world, uv = world[::step], uv[::step]
-        solved = track_camera(track, k).project(sim.invert(world))[:, :2]
-        reprojection[k] = np.sqrt(((solved - uv) ** 2).sum(1).mean())
+        uv_solved = track_camera(track, k).project(sim.invert(world))[:, :2]
+        reprojection[k] = np.sqrt(((uv_solved - uv) ** 2).sum(1).mean())
     return TrackErrors(tuple(track.frames), cameras.rotation_deg, position, cameras.focal,
                        reprojection, path_length, sim)

@@ -263,7 +263,8 @@ def test_points_rendered_through_the_true_camera_are_the_plate(shot):
         extra = centre + factor * (cloud.xyz[k] - centre)
         cloud_plus = PointCloud(np.concatenate([cloud.xyz, extra[None]]),
                                 np.concatenate([cloud.rgb, [[1.0, 0.0, 1.0]]]), None, None)
-        pixel = np.asarray(render_cloud(camera, cloud_plus))[tuple(np.rint(uv[k, ::-1]).astype(int))]
+        u, v = np.rint(uv[k]).astype(int)
+        pixel = np.asarray(render_cloud(camera, cloud_plus))[v, u]
         assert (tuple(pixel) == (255, 0, 255)) is shows
 
 
@@ -282,7 +283,8 @@ def test_track_picture_shows_a_late_plate_beside_the_track_s_cloud(shot):
     late = round(0.8 * (len(FRAMES) - 1))
     cloud = frame_cloud(shot, late)
     track = solved_from_truth(shot)
-    track.scene = SimpleNamespace(point_cloud=lambda: replace(cloud, xyz=TRUE_SIM.invert(cloud.xyz)))
+    solved_cloud = replace(cloud, xyz=TRUE_SIM.invert(cloud.xyz))
+    track.scene = SimpleNamespace(point_cloud=lambda: solved_cloud)
     sheet = np.asarray(track_picture(track, shot), np.float64)
     plate = np.asarray(Image.open(shot.photo_paths[late]), np.float64)
     np.testing.assert_array_equal(sheet[:H, :W], plate)
