@@ -129,8 +129,8 @@ class GroundTruthPredictor(PointMapPredictor):
     truth: GroundTruth
 
     def index(self, view: dict) -> int:
-        """The truth camera of a network view: by its photo's file name, and for the frames
-        of a shot (views with a "frame" key) by that frame number too."""
+        """The truth camera of a network view: by its photo's file name or, for the frames
+        of a shot (views with a "frame" key: a plate's file or a movie), by frame number."""
         return self.truth.index_of(view["photo"].path, view.get("frame"))
 
     def camera_rays(self, view: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
