@@ -2,7 +2,8 @@
 
 A reconstruction from photos alone is only defined up to a similarity (rotation, translation,
 scale), so the estimated cameras are first mapped onto the true ones (Umeyama on the camera
-centres, through roma) and then compared camera by camera.
+centres, through roma) and then compared camera by camera. A solved camera track is compared
+frame by frame the same way (`track_errors`), with its reprojection error in plate pixels.
 """
 from __future__ import annotations
 
@@ -11,6 +12,11 @@ from dataclasses import dataclass
 import numpy as np
 import roma
 import torch
+
+try:  # inside the add-on package (Blender, tests/blender)
+    from ..core.cameras import PinholeCamera
+except ImportError:  # the repository root on sys.path (scripts, tests)
+    from core.cameras import PinholeCamera
 
 
 @dataclass(frozen=True)
@@ -91,3 +97,84 @@ def scene_similarity(scene, truth, world: np.ndarray | None = None, keep=None) -
         target.append((rays[use] * depth[use, None]) @ c2w[:3, :3].T + c2w[:3, 3])
         source.append(np.asarray(scene.pts3d[n], np.float64)[use] @ world[:3, :3].T + world[:3, 3])
     return similarity(np.concatenate(source), np.concatenate(target))
+
+
+# Acceptance limits of a solved camera track, per frame (issue 11): rotation, position as a
+# fraction of the true path length, focal as a fraction, reprojection in plate pixels.
+TRACK_LIMITS = {"rotation_deg": 0.5, "position": 0.01, "focal": 0.01, "reprojection_px": 1.0}
+
+
+@dataclass(frozen=True)
+class TrackErrors:
+    """Per-frame errors of a solved camera track against the truth of its shot."""
+
+    frames: tuple[int, ...]
+    rotation_deg: np.ndarray  # [F] angle between the aligned and the true camera rotation
+    position: np.ndarray  # [F] centre distance / the true path length
+    focal: np.ndarray  # [F] |f_est / f_true - 1|
+    reprojection_px: np.ndarray  # [F] RMS plate-pixel distance of the truth's points
+    # projected through the solved camera from where the true camera sees them
+    path_length: float  # of the true camera centres over the solved frames
+    similarity: Similarity  # reconstruction world -> true world
+
+    def failures(self, limits: dict = TRACK_LIMITS) -> list[int]:
+        """The frames with any error over its limit."""
+        bad = np.zeros(len(self.frames), bool)
+        for name, limit in limits.items():
+            bad |= getattr(self, name) > limit
+        return [f for f, b in zip(self.frames, bad) if b]
+
+    def table(self) -> str:
+        header = f"{'frame':>6}{'rotation':>10}{'position':>10}{'focal':>9}{'reproj':>9}"
+        rows = [f"{f:>6}{r:>9.3f}°{100 * p:>9.3f}%{100 * c:>8.3f}%{e:>6.2f} px"
+                for f, r, p, c, e in zip(self.frames, self.rotation_deg, self.position,
+                                          self.focal, self.reprojection_px)]
+        worst = (f"{'worst':>6}{self.rotation_deg.max():>9.3f}°{100 * self.position.max():>9.3f}%"
+                 f"{100 * self.focal.max():>8.3f}%{self.reprojection_px.max():>6.2f} px")
+        limits = (f"{'limit':>6}{TRACK_LIMITS['rotation_deg']:>9.3f}°"
+                  f"{100 * TRACK_LIMITS['position']:>9.3f}%{100 * TRACK_LIMITS['focal']:>8.3f}%"
+                  f"{TRACK_LIMITS['reprojection_px']:>6.2f} px")
+        return "\n".join([header, *rows, worst, limits])
+
+
+def track_camera(track, k: int) -> PinholeCamera:
+    """Frame `track.frames[k]` of a solved track (`core.track.Track`: c2w, focals, pp,
+    size) as an OpenCV camera on the plate."""
+    (w, h), f = track.size, float(track.focals[k])
+    return PinholeCamera(int(w), int(h), f, f, float(track.pp[k][0]), float(track.pp[k][1]),
+                         np.asarray(track.c2w[k], np.float64))
+
+
+def track_errors(track, truth, sim: Similarity | None = None, step: int = 4) -> TrackErrors:
+    """Compare a solved track (`core.track.Track`, read by its fields) with the truth of its
+    shot (`demo.truth.GroundTruth` with frame numbers), frame by frame.
+
+    `sim` (reconstruction -> true world) defaults to the least-squares similarity of the
+    camera centres and, one path length ahead of each, a point on its optical axis: the
+    centres alone do not fix the roll about a straight dolly track. The reprojection error
+    takes every `step`-th pixel of each frame's true depth.
+    """
+    index = [truth.index_of(truth.folder, frame) for frame in track.frames]
+    true = [truth.cameras[n] for n in index]
+    if any((c.width, c.height) != tuple(track.size) for c in true):
+        raise ValueError(f"the track's plate size {tuple(track.size)} is not the truth's "
+                         f"{(true[0].width, true[0].height)}")
+    true_c2w = np.stack([c.c2w for c in true])
+    c2w = np.asarray(track.c2w, np.float64)
+    centres = true_c2w[:, :3, 3]
+    path_length = float(np.linalg.norm(np.diff(centres, axis=0), axis=1).sum())
+    if sim is None:
+        solved = c2w[:, :3, 3]
+        solved_length = np.linalg.norm(np.diff(solved, axis=0), axis=1).sum()
+        sim = similarity(np.concatenate([solved, solved + solved_length * c2w[:, :3, 2]]),
+                         np.concatenate([centres, centres + path_length * true_c2w[:, :3, 2]]))
+    cameras = camera_errors(true_c2w, [c.fx for c in true], c2w, track.focals, sim)
+    position = np.linalg.norm(sim.apply(c2w[:, :3, 3]) - centres, axis=1) / path_length
+    reprojection = np.empty(len(index))
+    for k, n in enumerate(index):
+        world, uv = truth.points(n)
+        world, uv = world[::step], uv[::step]
+        uv_solved = track_camera(track, k).project(sim.invert(world))[:, :2]
+        reprojection[k] = np.sqrt(((uv_solved - uv) ** 2).sum(1).mean())
+    return TrackErrors(tuple(track.frames), cameras.rotation_deg, position, cameras.focal,
+                       reprojection, path_length, sim)

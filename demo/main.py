@@ -25,7 +25,7 @@ from typing import Optional
 
 import bpy
 import numpy as np
-from PIL import Image, ImageDraw, ImageOps
+from PIL import Image, ImageOps
 
 from .. import importer
 from ..core import cameras as core_cameras
@@ -36,6 +36,7 @@ from ..tool.cameras import blender_camera
 from .compat import render_still, set_file_format
 from .compare import CameraErrors, camera_errors, scene_similarity
 from .oracle import GroundTruthPredictor
+from .picture import side_by_side
 from .render import render_scene
 from .truth import GROUND_TRUTH, GroundTruth, load_ground_truth
 
@@ -96,19 +97,6 @@ def render_points(camera: bpy.types.Object, path: Path, samples: int = 16) -> Im
     scene.render.filepath = str(path)
     render_still()
     return Image.open(path).convert("RGB")
-
-
-def side_by_side(photo: Image.Image, render: Image.Image, caption: str) -> Image.Image:
-    """The photo and the render next to each other, captioned underneath."""
-    gap, band = 8, 28
-    render = render.resize(photo.size)
-    sheet = Image.new("RGB", (2 * photo.width + gap, photo.height + band), (255, 255, 255))
-    sheet.paste(photo, (0, 0))
-    sheet.paste(render, (photo.width + gap, 0))
-    draw = ImageDraw.Draw(sheet)
-    draw.text((8, photo.height + 8), "input photo", fill=(0, 0, 0))
-    draw.text((photo.width + gap + 8, photo.height + 8), caption, fill=(0, 0, 0))
-    return sheet
 
 
 def parser() -> argparse.ArgumentParser:

@@ -128,8 +128,13 @@ class GroundTruthPredictor(PointMapPredictor):
 
     truth: GroundTruth
 
+    def index(self, view: dict) -> int:
+        """The truth camera of a network view: by its photo's file name or, for the frames
+        of a shot (views with a "frame" key: a plate's file or a movie), by frame number."""
+        return self.truth.index_of(view["photo"].path, view.get("frame"))
+
     def camera_rays(self, view: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        n = self.truth.index_of(view["photo"].path)
+        n = self.index(view)
         h, w = view["img"].shape[-2:]
         rays, depth = self.truth.network_rays(n, view["photo"], (w, h))
         return rays, depth, self.truth.cameras[n].c2w
@@ -154,7 +159,7 @@ class StaticWorldPredictor(GroundTruthPredictor):
         """(points, sky, c2w) as the base class, plus the object's pixels on the network
         image and its 4x4 world pose in that shot."""
         pts, sky, c2w = super().camera_points(view)
-        n = self.truth.index_of(view["photo"].path)
+        n = self.index(view)
         h, w = view["img"].shape[-2:]
         grid = np.stack(np.meshgrid(np.arange(w), np.arange(h)), -1).astype(np.float64)
         uv = np.rint(view["photo"].pixel_to_photo(grid)).astype(np.int64)

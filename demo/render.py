@@ -215,23 +215,29 @@ def plan_shots(n_views: int = 6, width: int = 640, height: int = 480, seed: int 
     return shots
 
 
-def _camera(shot: Shot) -> bpy.types.Object:
+def add_camera(shot: Shot) -> bpy.types.Object:
+    """A camera object taking `shot`, linked to the scene."""
     cam = bpy.data.cameras.new(shot.name)
     cam.sensor_fit, cam.sensor_width, cam.lens = "HORIZONTAL", 36.0, shot.lens_mm
     cam.clip_start, cam.clip_end = 0.05, 100.0
     obj = bpy.data.objects.new(shot.name, cam)
-    look = (shot.target - shot.location).to_track_quat("-Z", "Y")
-    roll = Matrix.Rotation(math.radians(shot.roll_deg), 4, "Z")
-    obj.matrix_world = Matrix.Translation(shot.location) @ look.to_matrix().to_4x4() @ roll
+    aim(obj, shot)
     bpy.context.scene.collection.objects.link(obj)
     return obj
 
 
-def true_camera(obj: bpy.types.Object, shot: Shot) -> TrueCamera:
+def aim(obj: bpy.types.Object, shot: Shot) -> None:
+    """Stand the camera object where `shot` says, looking at its target, rolled."""
+    look = (shot.target - shot.location).to_track_quat("-Z", "Y")
+    roll = Matrix.Rotation(math.radians(shot.roll_deg), 4, "Z")
+    obj.matrix_world = Matrix.Translation(shot.location) @ look.to_matrix().to_4x4() @ roll
+
+
+def true_camera(obj: bpy.types.Object, shot: Shot, suffix: str = ".jpg") -> TrueCamera:
     """The OpenCV camera of a horizontal-fit Blender camera without shift (pp at the centre)."""
     f = obj.data.lens / obj.data.sensor_width * shot.width
     c2w = np.array(obj.matrix_world @ _OPENCV_FROM_BLENDER, np.float64)
-    return TrueCamera(f"{shot.name}.jpg", shot.width, shot.height, f, f,
+    return TrueCamera(f"{shot.name}{suffix}", shot.width, shot.height, f, f,
                       (shot.width - 1) / 2, (shot.height - 1) / 2, c2w,
                       shot.exif_orientation, f"depth_{shot.name}.npy")
 
@@ -290,6 +296,27 @@ def _render_photo(scene, path: Path) -> Image.Image:
     return Image.open(path).convert("RGB")
 
 
+def render_view(scene, shot: Shot, folder: Path, samples: int) -> tuple[Image.Image, np.ndarray]:
+    """The scene camera's photo (anti-aliased, denoised) and its z-depth (one sample at each
+    pixel centre), through files in `folder`."""
+    _set_render(scene, shot.width, shot.height, samples, 1.5, True)
+    photo = _render_photo(scene, folder / f"{shot.name}.png")
+    _set_render(scene, shot.width, shot.height, 1, 0.01, False)
+    return photo, _render_depth(scene, folder / f"{shot.name}.exr")
+
+
+def new_scene() -> bpy.types.Scene:
+    """A fresh Blender file holding the demo room, set up for Cycles on the CPU."""
+    bpy.ops.wm.read_homefile(use_empty=True)
+    scene = bpy.context.scene
+    scene.render.engine = "CYCLES"
+    scene.cycles.device = "CPU"
+    scene.cycles.max_bounces = 0  # direct sun + emission: clean at a few samples
+    scene.view_settings.view_transform = "Standard"  # photo pixels = plain sRGB
+    build_room()
+    return scene
+
+
 def render_scene(out_dir: str | Path, n_views: int = 6, width: int = 640, height: int = 480,
                  samples: int = 4, seed: int = 0, moving: str = "", motion: float = 0.5,
                  moving_scale: float = 1.0) -> Path:
@@ -301,13 +328,7 @@ def render_scene(out_dir: str | Path, n_views: int = 6, width: int = 640, height
     `masks/`."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    bpy.ops.wm.read_homefile(use_empty=True)
-    scene = bpy.context.scene
-    scene.render.engine = "CYCLES"
-    scene.cycles.device = "CPU"
-    scene.cycles.max_bounces = 0  # direct sun + emission: clean at a few samples
-    scene.view_settings.view_transform = "Standard"  # photo pixels = plain sRGB
-    build_room()
+    scene = new_scene()
     mover = bpy.data.objects[moving] if moving else None
     if mover is not None:
         mover.pass_index = 1  # the only object with an index
@@ -321,11 +342,8 @@ def render_scene(out_dir: str | Path, n_views: int = 6, width: int = 640, height
             if mover is not None:
                 mover.location = locations[k]
                 bpy.context.view_layer.update()
-            scene.camera = obj = _camera(shot)
-            _set_render(scene, shot.width, shot.height, samples, 1.5, True)
-            photo = _render_photo(scene, Path(tmp) / f"{shot.name}.png")
-            _set_render(scene, shot.width, shot.height, 1, 0.01, False)
-            depth = _render_depth(scene, Path(tmp) / f"{shot.name}.exr")
+            scene.camera = obj = add_camera(shot)
+            photo, depth = render_view(scene, shot, Path(tmp), samples)
             cam = true_camera(obj, shot)
             if mover is not None:  # upright, like the photo as a viewer shows it
                 index = _render_object_index(scene, Path(tmp) / f"{shot.name}_index.exr")

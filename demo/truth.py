@@ -8,7 +8,7 @@ viewer shows), which is also the frame of the depth maps.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Optional
 
@@ -42,6 +42,9 @@ class TrueCamera:
     # keep, black = the moving object), and its 4x4 world matrix in this shot.
     mask_file: str = ""
     object_pose: Optional[np.ndarray] = None
+    # A frame of a shot (`demo.clip`): its frame number in the plate; `file` is then the
+    # frame's image file, or the movie file for every frame of a movie.
+    frame: Optional[int] = None
 
     @property
     def K(self) -> np.ndarray:
@@ -53,14 +56,15 @@ class TrueCamera:
                 "c2w": np.asarray(self.c2w).tolist(), "exif_orientation": self.exif_orientation,
                 "depth_file": self.depth_file, "mask_file": self.mask_file,
                 "object_pose": None if self.object_pose is None else
-                np.asarray(self.object_pose).tolist()}
+                np.asarray(self.object_pose).tolist(), "frame": self.frame}
 
     @classmethod
     def from_json(cls, d: dict) -> "TrueCamera":
         return cls(d["file"], int(d["width"]), int(d["height"]), float(d["fx"]), float(d["fy"]),
                    float(d["cx"]), float(d["cy"]), np.array(d["c2w"], np.float64),
                    int(d["exif_orientation"]), d["depth_file"], d.get("mask_file", ""),
-                   None if d.get("object_pose") is None else np.array(d["object_pose"]))
+                   None if d.get("object_pose") is None else np.array(d["object_pose"]),
+                   None if d.get("frame") is None else int(d["frame"]))
 
 
 @dataclass(frozen=True)
@@ -81,13 +85,30 @@ class GroundTruth:
         """Bool [height, width]: the pixels of photo n that show the moving object."""
         return np.asarray(Image.open(self.folder / self.cameras[n].mask_file).convert("L")) < 128
 
-    def index_of(self, path: str | Path) -> int:
-        """Index of the camera that took the photo at `path` (matched by file name)."""
-        names = [c.file for c in self.cameras]
-        name = Path(path).name
-        if name not in names:
-            raise KeyError(f"{path} is not a photo of the scene in {self.folder}")
-        return names.index(name)
+    def index_of(self, path: str | Path, frame: Optional[int] = None) -> int:
+        """Index of the camera that took the photo at `path` (matched by file name), or,
+        with `frame`, that took that frame of the shot (the plate's image file or a movie of
+        the same frames: matched by the frame number alone)."""
+        if frame is None:
+            found = [n for n, c in enumerate(self.cameras) if c.file == Path(path).name]
+        else:
+            found = [n for n, c in enumerate(self.cameras) if c.frame == frame]
+        if not found:
+            what = f"frame {frame} of {path}" if frame is not None else str(path)
+            raise KeyError(f"{what} is not a photo of the scene in {self.folder}")
+        return found[0]
+
+    @property
+    def frames(self) -> list[int]:
+        """The frame numbers of a shot's cameras (in camera order)."""
+        return [c.frame for c in self.cameras]
+
+    def renumbered(self, first: int) -> "GroundTruth":
+        """The same shot with its frames numbered from `first` (e.g. a movie of the plate
+        whose reader numbers its frames from 1)."""
+        shift = first - min(self.frames)
+        return GroundTruth(self.folder, tuple(replace(c, frame=c.frame + shift)
+                                              for c in self.cameras))
 
     def network_rays(self, n: int, photo, size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
         """Camera n's rays [H,W,3] (z = 1, camera frame) through the pixel centres of a network
