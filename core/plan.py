@@ -402,6 +402,9 @@ def plan_track(track: "Track", plate: "Plate", options: "ImportOptions",
         properties.update(fx=views[0].fx, fy=views[0].fy, cx=views[0].cx, cy=views[0].cy)
     fps = scene_fps(plate.fps) if plate.kind == "movie" and plate.fps else None
     background = plate_background(plate) if options.background_images else None
+    if background is not None and not os.path.isfile(background.path):
+        warnings.append(f"No plate behind the camera: {background.path} is gone")
+        background = None
     return TrackPlan(
         collection, scale, world, points, name, frames, cameras, zoom,
         np.asarray(track.confidence, np.float32), clip, 0.1 * median_depth * scale,

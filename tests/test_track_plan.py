@@ -18,10 +18,6 @@ def image_plate(frames=tuple(range(1001, 1011)), size=SIZE, folder="/shots/a"):
     return StandInPlate(f"{folder}/plate.####.png", "images", tuple(frames), size, None)
 
 
-def movie_plate(frames=tuple(range(1, 11)), size=SIZE, fps=24000 / 1001):
-    return StandInPlate("/shots/a/shot_v2.mov", "movie", tuple(frames), size, fps)
-
-
 def opencv_camera(track, i):
     w, h = track.size
     return PinholeCamera(w, h, track.focals[i], track.focals[i], track.pp[i][0],
@@ -51,7 +47,7 @@ def test_every_frame_is_the_tracks_camera_through_the_stills_conversion():
 
 def test_without_zoom_one_lens_and_shift_for_the_whole_shot_and_a_36mm_long_side():
     track = solved_shot(core, focal=60.0)
-    plan = plan_track(track, image_plate(), ImportOptions())
+    plan = plan_track(track, image_plate(), ImportOptions(background_images=False))
     assert not plan.zoom
     assert len({c.lens for c in plan.cameras}) == 1
     assert plan.cameras[0].lens == pytest.approx(60.0 * 36.0 / SIZE[0])
@@ -133,24 +129,34 @@ def test_frame_rates_become_blender_fps_and_fps_base(fps, expected):
     assert rate / base == pytest.approx(fps, rel=1e-4)
 
 
-def test_a_movie_sets_the_scene_rate_and_plays_as_a_clip_from_frame_one():
-    track = solved_shot(core, frames=tuple(range(1, 11)))
-    plan = plan_track(track, movie_plate(), ImportOptions())
+def test_a_movie_sets_the_scene_rate_and_plays_as_a_clip_from_frame_one(tmp_path):
+    movie = tmp_path / "shot_v2.mov"
+    movie.write_bytes(b"")
+    plate = StandInPlate(str(movie), "movie", tuple(range(1, 11)), SIZE, 24000 / 1001)
+    plan = plan_track(solved_shot(core, frames=tuple(range(1, 11))), plate, ImportOptions())
     assert plan.fps == (24, pytest.approx(1.001))
     assert plan.camera_name == "shot_v2" and plan.collection_name == "DUSt3R shot_v2"
     bg = plan.background
-    assert (bg.source, bg.path, bg.frame_start) == ("MOVIE_CLIP", "/shots/a/shot_v2.mov", 1)
+    assert (bg.source, bg.path, bg.frame_start) == ("MOVIE_CLIP", str(movie), 1)
 
 
-def test_an_image_sequence_shows_file_n_at_frame_n():
-    plate = image_plate(frames=range(1001, 1031))
+def test_an_image_sequence_shows_file_n_at_frame_n(tmp_path):
+    plate = image_plate(frames=range(1001, 1031), folder=str(tmp_path))
+    for frame in plate.frames:
+        (tmp_path / f"plate.{frame}.png").write_bytes(b"")
     track = solved_shot(core, frames=tuple(range(1005, 1015)))
     plan = plan_track(track, plate, ImportOptions(collection_name="Shot"))
     bg = plan.background
-    assert bg.source == "IMAGE" and bg.path == "/shots/a/plate.1001.png"
+    assert bg.source == "IMAGE" and bg.path == str(tmp_path / "plate.1001.png")
     assert [image_user_file(bg, f) for f in plate.frames] == list(plate.frames)
     assert plan.camera_name == "plate" and plan.collection_name == "Shot"
     assert plan_track(track, plate, ImportOptions(background_images=False)).background is None
+
+
+def test_a_plate_that_is_gone_is_named_and_left_out():
+    plan = plan_track(solved_shot(core), image_plate(folder="/nowhere"), ImportOptions())
+    assert plan.background is None
+    assert plan.warnings == ("No plate behind the camera: /nowhere/plate.1001.png is gone",)
 
 
 def test_a_plate_of_bare_numbers_is_named_after_its_folder():
