@@ -183,3 +183,28 @@ def test_a_failed_import_leaves_the_scene_as_it_was(addon, tmp_path, monkeypatch
     with pytest.raises(RuntimeError, match="simulated"):
         addon.importer.import_track(track, plate)
     assert state() == before
+
+
+def test_a_full_turn_keeps_the_rotation_keys_continuous(addon, tmp_path):
+    """A 360 degree pan in 30 degree steps: Euler keys never jump a turn between frames (so
+    the LINEAR in-between turns the short way), and every frame still projects exactly."""
+    track = solved_shot(addon.core, frames=tuple(range(1, 14)), size=SIZE, focal=FOCAL)
+    yaw = np.radians(np.arange(13) * 30.0)  # about the reconstruction's vertical (OpenCV y)
+    c2w = np.tile(np.eye(4), (13, 1, 1))
+    c2w[:, 0, 0], c2w[:, 0, 2], c2w[:, 2, 0], c2w[:, 2, 2] = (np.cos(yaw), np.sin(yaw),
+                                                              -np.sin(yaw), np.cos(yaw))
+    track = type(track)(**{**track.__dict__, "c2w": c2w})
+    imported = addon.importer.import_track(track, write_sequence(tmp_path, range(1, 14)))
+    camera, scene = imported.cameras[0], bpy.context.scene
+    world = addon.core.cameras.world_matrix(imported.scale)
+    eulers, points = [], np.array([[0.3, -0.2, 2.0], [-1.0, 0.4, 4.0]])
+    for i, frame in enumerate(track.frames):
+        scene.frame_set(frame)
+        eulers.append(tuple(camera.rotation_euler))
+        cv = addon.core.cameras.PinholeCamera(*SIZE, FOCAL, FOCAL, *track.pp[i], c2w[i])
+        world_points = points @ c2w[i][:3, :3].T + c2w[i][:3, 3]
+        uv = projected(camera, addon.core.cameras.transform_points(world, world_points))
+        np.testing.assert_allclose(uv, cv.project(world_points)[:, :2], atol=0.01)
+    steps = np.abs(np.diff(np.array(eulers), axis=0))
+    assert steps.max() < np.radians(31)
+    assert "a camera on frames 1-13" in imported.summary()
