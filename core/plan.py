@@ -1,25 +1,32 @@
 """What an import makes, as plain data: the Blender world and its scale, the point cloud's
 arrays and live settings, and every camera's Blender values, pose and custom properties.
 
-`plan_import(scene, options)` decides all of it; `importer/` only turns an `ImportPlan` into
-Blender datablocks, and exporters build on the same plan. No bpy here, so every number an
+`plan_import(scene, options)` decides all of it for photos and `plan_track(track, plate,
+options)` for a plate's solved camera; `importer/` only turns an `ImportPlan` or a `TrackPlan`
+into Blender datablocks, and exporters build on the same plan. No bpy here, so every number an
 import produces is tested without Blender.
 """
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
+from fractions import Fraction
 from typing import TYPE_CHECKING, Optional
 
 import numpy as np
 
-from .cameras import BlenderCamera, PinholeCamera, to_blender, transform_points, world_matrix
+from .cameras import (SENSOR_MM, BlenderCamera, PinholeCamera, to_blender, transform_points,
+                      world_matrix)
+from .errors import Dust3rError
 from .masks import MaskOptions
 
 if TYPE_CHECKING:  # no torch or PIL here: the add-on's UI imports this module
+    from .frames import Plate, SequenceOptions
     from .images import Photo
     from .pipeline import ImportOptions
     from .scene import PointCloud, Scene
+    from .track import Track
 
 AUTO_MEDIAN_DEPTH = 3.0  # auto scale: the photos' median depth becomes 3 m
 RADIUS_PIXELS = 0.75  # auto point radius: this many photo pixels' footprint at the median depth
@@ -86,22 +93,8 @@ def plan_import(scene: "Scene", options: "ImportOptions",
                 masks: MaskOptions = MaskOptions()) -> ImportPlan:
     """Everything `importer.import_scene` creates for `scene`, decided without Blender;
     `masks` are the run's (`Result.masks`), which the cameras keep for exports."""
-    depths = [np.asarray(scene.depthmaps[n])[np.asarray(scene.masks[n], bool)]
-              for n in range(scene.n_images)]
-    median_depth = _median(depths) or 1.0
-    scale = options.scale or AUTO_MEDIAN_DEPTH / median_depth
-    world = world_matrix(scale)
     name = options.collection_name or default_name(scene)
-    cloud = _subsample(scene.point_cloud(), options.max_points)
-
-    points = None
-    if options.points:
-        pixel = _median([d / f for d, f in zip(depths, scene.focals) if d.size])
-        radius = options.point_radius or RADIUS_PIXELS * scale * pixel or 0.01
-        points = PointsPlan(f"{name} points", transform_points(world, cloud.xyz), cloud.rgb,
-                            cloud.confidence, cloud.image_index, float(radius),
-                            float(options.confidence_threshold))
-
+    cloud, median_depth, scale, world, points = _cloud(scene, options, name)
     cameras, warnings = [], []
     if options.cameras:
         sample = cloud.xyz[:: max(1, len(cloud) // 100_000)].astype(np.float64)  # for clipping
@@ -123,6 +116,26 @@ def plan_import(scene: "Scene", options: "ImportOptions",
     meshes = plan_depth_meshes(scene, world, options, warnings) if options.depth_meshes else ()
     return ImportPlan(name, float(scale), world, points, tuple(cameras), active, tuple(warnings),
                       depth_meshes=meshes)
+
+
+def _cloud(scene: "Scene", options: "ImportOptions", name: str
+           ) -> tuple["PointCloud", float, float, np.ndarray, Optional[PointsPlan]]:
+    """The scene's cloud (subsampled), its median depth, the scale and world of the import
+    (the median depth becomes 3 m unless `options.scale`) and the points to import."""
+    depths = [np.asarray(scene.depthmaps[n])[np.asarray(scene.masks[n], bool)]
+              for n in range(scene.n_images)]
+    median_depth = _median(depths) or 1.0
+    scale = options.scale or AUTO_MEDIAN_DEPTH / median_depth
+    world = world_matrix(scale)
+    cloud = _subsample(scene.point_cloud(), options.max_points)
+    points = None
+    if options.points:
+        pixel = _median([d / f for d, f in zip(depths, scene.focals) if d.size])
+        radius = options.point_radius or RADIUS_PIXELS * scale * pixel or 0.01
+        points = PointsPlan(f"{name} points", transform_points(world, cloud.xyz), cloud.rgb,
+                            cloud.confidence, cloud.image_index, float(radius),
+                            float(options.confidence_threshold))
+    return cloud, median_depth, float(scale), world, points
 
 
 def default_name(scene: "Scene") -> str:
@@ -285,3 +298,144 @@ def depth_mesh_faces(depth: np.ndarray, valid: np.ndarray, row_steps: np.ndarray
     with np.errstate(invalid="ignore", divide="ignore"):
         jump = (d.max(0) - d.min(0)) / d.min(0)
     return ok & (jump <= max_slope * side / focal)
+
+
+# ---------------------------------------------------------------------- a plate's solved camera
+# A movie's first frame is plate frame 1, as Blender's Movie Clip numbers it by default.
+MOVIE_FIRST_FRAME = 1
+LENS_SPREAD_WARNING = 1e-3  # without zoom, focals further apart than this (relative) are named
+
+
+@dataclass(frozen=True)
+class PlateBackground:
+    """The plate behind the camera, playing with the timeline: plate frame f at scene frame f.
+
+    A movie is a Movie Clip starting at scene frame `frame_start` (its first frame is plate
+    frame 1). An image sequence is an image of source SEQUENCE whose image user maps scene
+    frame s to file number `min(max(s - frame_start + 1, 0), frame_duration) + frame_offset`
+    (Blender's image user), so file N shows at frame N over the plate's frames.
+    """
+
+    source: str  # "MOVIE_CLIP" | "IMAGE"
+    path: str  # the movie, or the image sequence's first file
+    frame_start: int
+    frame_offset: int = 0  # images only
+    frame_duration: int = 0  # images only: the plate's first to last frame number
+
+
+@dataclass(frozen=True)
+class TrackPlan:
+    """One camera animated through a plate's solved frames, the scene settings of the shot,
+    the plate behind the camera and the keyframes' point cloud."""
+
+    collection_name: str
+    scale: float  # Blender units per reconstruction unit
+    world: np.ndarray  # [4, 4] reconstruction -> Blender (Z up, scaled)
+    points: Optional[PointsPlan]
+    camera_name: str
+    frames: tuple[int, ...]  # the solved frames: one key each, at exactly that scene frame
+    cameras: tuple[BlenderCamera, ...]  # per frame: matrix_world, lens, sensor, shift
+    zoom: bool  # lens and shift keyed per frame; otherwise constant (those of every frame)
+    confidence: np.ndarray  # [F] per-frame confidence, keyed on `dust3r_confidence`
+    clip: tuple[float, float]  # clip start, end covering the cloud from every frame
+    display_size: float
+    frame_range: tuple[int, int]  # the scene's frame start and end
+    fps: Optional[tuple[int, float]]  # scene fps, fps_base; None: keep the scene's (images)
+    resolution: tuple[int, int]  # render resolution at 100 %, pixel aspect 1
+    background: Optional[PlateBackground]
+    properties: dict  # the camera object's custom properties (`dust3r_*`)
+    warnings: tuple[str, ...]
+
+
+def plan_track(track: "Track", plate: "Plate", options: "ImportOptions",
+               sequence: Optional["SequenceOptions"] = None) -> TrackPlan:
+    """Everything `importer.import_track` creates for a solved plate, decided without Blender.
+
+    The world and scale follow the stills' rule on the keyframes' scene (its median depth
+    becomes 3 m unless `options.scale`). The lens is the solved one on a 36 mm long side, or,
+    when `sequence.lens_mm` was given, on the known `sequence.sensor_mm` sensor width so that
+    the lens reads exactly `lens_mm`. `sequence.zoom` keys lens and shift per frame.
+    """
+    frames = tuple(int(f) for f in track.frames)
+    width, height = (int(v) for v in plate.size)
+    if tuple(int(v) for v in track.size) != (width, height):
+        raise Dust3rError(f"The solved track is {track.size[0]}x{track.size[1]} pixels but the "
+                          f"plate {plate.source} is {width}x{height}")
+    if len(frames) < 2 or list(frames) != sorted(set(frames)):
+        raise Dust3rError(f"A track needs two or more ascending frames, not {frames}")
+    missing = sorted(set(frames) - set(plate.frames))
+    if missing:
+        raise Dust3rError(f"Frames {missing[:5]} of the track are not in the plate "
+                          f"{plate.source}")
+    zoom = bool(sequence is not None and sequence.zoom)
+    known = sequence is not None and sequence.lens_mm > 0
+    # A known sensor width on the long side's scale, so that lens = lens_mm on any aspect.
+    sensor = sequence.sensor_mm * max(width, height) / width if known else SENSOR_MM
+
+    name = plate_name(plate)
+    collection = options.collection_name or f"DUSt3R {name}"
+    cloud, median_depth, scale, world, points = _cloud(track.scene, options, collection)
+
+    focals = np.asarray(track.focals, np.float64)
+    pps = np.asarray(track.pp, np.float64)
+    warnings = []
+    if not zoom:
+        spread = float(np.ptp(focals) / np.median(focals))
+        if spread > LENS_SPREAD_WARNING:
+            warnings.append(f"The solved focal varies by {100 * spread:.2g} % over the shot "
+                            "without zoom: the camera keeps the median")
+        focals = np.full_like(focals, np.median(focals))
+        pps = np.broadcast_to(np.median(pps, 0), pps.shape)
+    c2w = np.asarray(track.c2w, np.float64)
+    views = [PinholeCamera(width, height, f, f, pp[0], pp[1], pose)
+             for f, pp, pose in zip(focals, pps, c2w)]
+    cameras = tuple(to_blender(cam, world, sensor) for cam in views)
+
+    sample = cloud.xyz[:: max(1, len(cloud) // 20_000)].astype(np.float64)  # for clipping
+    ranges = np.array([clip_range(pose, sample, scale) for pose in c2w])
+    clip = (float(ranges[:, 0].min()), float(ranges[:, 1].max()))
+
+    properties = dict(source=plate.source, plate_kind=plate.kind, width=width, height=height,
+                      pixel_aspect_x=1.0, pixel_aspect_y=1.0,
+                      keyframes=[int(f) for f in track.keyframes])
+    if not zoom:
+        properties.update(fx=views[0].fx, fy=views[0].fy, cx=views[0].cx, cy=views[0].cy)
+    fps = scene_fps(plate.fps) if plate.kind == "movie" and plate.fps else None
+    background = plate_background(plate) if options.background_images else None
+    if background is not None and not os.path.isfile(background.path):
+        warnings.append(f"No plate behind the camera: {background.path} is gone")
+        background = None
+    return TrackPlan(
+        collection, scale, world, points, name, frames, cameras, zoom,
+        np.asarray(track.confidence, np.float32), clip, 0.1 * median_depth * scale,
+        (frames[0], frames[-1]), fps, (width, height), background,
+        {PROPERTY_PREFIX + key: value for key, value in properties.items()}, tuple(warnings))
+
+
+def plate_name(plate: "Plate") -> str:
+    """The shot's name: the movie's or the frames' file name without number and extension
+    ("plate.1001.exr" -> "plate"), else the folder's."""
+    path = plate.path_of(plate.frames[0])
+    stem = os.path.splitext(os.path.basename(path))[0]
+    if plate.kind != "movie":
+        stem = re.sub(r"[._\- ]*\d+$", "", stem)
+    return stem or os.path.basename(os.path.dirname(os.path.abspath(path))) or "plate"
+
+
+def plate_background(plate: "Plate") -> PlateBackground:
+    """The plate as a Movie Clip or an image sequence that shows plate frame f at frame f."""
+    if plate.kind == "movie":
+        return PlateBackground("MOVIE_CLIP", plate.path_of(plate.frames[0]), MOVIE_FIRST_FRAME)
+    first, last = int(plate.frames[0]), int(plate.frames[-1])
+    return PlateBackground("IMAGE", plate.path_of(first), first, first - 1, last - first + 1)
+
+
+def scene_fps(fps: float) -> tuple[int, float]:
+    """Blender's (fps, fps_base) for a frame rate: 25 -> (25, 1), 23.976 -> (24, 1.001) as
+    Blender's NTSC presets (24000/1001), other fractions as numerator / denominator."""
+    for base in (1.0, 1.001):
+        rate = round(fps * base)
+        if rate >= 1 and abs(fps * base - rate) <= 1e-4 * rate:
+            return int(rate), base
+    rate = Fraction(fps).limit_denominator(1000)
+    return rate.numerator, float(rate.denominator)

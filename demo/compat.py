@@ -67,10 +67,23 @@ def pass_as_output(scene: bpy.types.Scene, name: str) -> Iterator[None]:
     layer (grey RGB): "depth" (z-depth) or "object_index" (each pixel's object pass index)."""
     switch, sockets = PASSES[name]
     setattr(scene.view_layers[0], switch, True)
+    with compositor_output(scene, f"{name} output") as (tree, output):
+        layers = tree.nodes.new("CompositorNodeRLayers")
+        layers.layer = scene.view_layers[0].name
+        socket = next(layers.outputs[s] for s in sockets if s in layers.outputs)
+        tree.links.new(socket, output)
+        yield
+
+
+@contextlib.contextmanager
+def compositor_output(scene: bpy.types.Scene, name: str = "output"
+                      ) -> Iterator[tuple[bpy.types.NodeTree, bpy.types.NodeSocket]]:
+    """Inside, a render's output image is what the caller links into the yielded socket of
+    the yielded compositor tree (4.x: the Composite node; 5.0: a node group's output)."""
     use_compositing, scene.render.use_compositing = scene.render.use_compositing, True
     if BLENDER_5:
         previous = scene.compositing_node_group
-        tree = bpy.data.node_groups.new(f"{name} output", "CompositorNodeTree")
+        tree = bpy.data.node_groups.new(name, "CompositorNodeTree")
         tree.interface.new_socket(name="Image", in_out="OUTPUT", socket_type="NodeSocketColor")
         output = tree.nodes.new("NodeGroupOutput")
         scene.compositing_node_group = tree
@@ -80,12 +93,8 @@ def pass_as_output(scene: bpy.types.Scene, name: str) -> Iterator[None]:
         tree = scene.node_tree
         tree.nodes.clear()
         output = tree.nodes.new("CompositorNodeComposite")
-    layers = tree.nodes.new("CompositorNodeRLayers")
-    layers.layer = scene.view_layers[0].name
-    socket = next(layers.outputs[s] for s in sockets if s in layers.outputs)
-    tree.links.new(socket, output.inputs[0])
     try:
-        yield
+        yield tree, output.inputs[0]
     finally:
         scene.render.use_compositing = use_compositing
         if BLENDER_5:

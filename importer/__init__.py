@@ -1,5 +1,6 @@
 """An import plan -> Blender data: a new collection with the point cloud and one camera per
-photo. Every number comes from `core.plan`; this package only makes the datablocks.
+photo (`import_scene`), or one camera animated through a solved plate (`import_track`).
+Every number comes from `core.plan`; this package only makes the datablocks.
 
 `import_scene` is all-or-nothing, like Blender's own importers: if anything fails, every
 datablock it created is removed and the scene settings it touched are restored.
@@ -7,28 +8,31 @@ datablock it created is removed and the scene settings it touched are restored.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Optional
+from typing import TYPE_CHECKING, Optional, Union
 
 import bpy
 
 from ..core.masks import MaskOptions
 from ..core.pipeline import ImportOptions, JobParams, Result, run
-from ..core.plan import ImportPlan, plan_import
+from ..core.plan import ImportPlan, TrackPlan, plan_import, plan_track
 from . import cameras as cam_builder
 from . import depth_meshes as depth_builder
 from . import points as point_builder
+from . import track as track_builder
 
 if TYPE_CHECKING:
+    from ..core.frames import Plate, SequenceOptions
     from ..core.predictor import Predictor
     from ..core.progress import Cancel, StageProgress
     from ..core.scene import Scene
+    from ..core.track import Track
 
 
 @dataclass
 class Imported:
     """What one import created, all inside `collection`."""
 
-    plan: ImportPlan
+    plan: Union[ImportPlan, TrackPlan]
     collection: "bpy.types.Collection"
     points: Optional["bpy.types.Object"] = None
     cameras: tuple = ()  # camera objects in photo order
@@ -37,6 +41,7 @@ class Imported:
     images: tuple = ()  # the photos (backgrounds and depth mesh textures), each once
     result: Optional[Result] = None  # the run, when `reconstruct` made it
     depth_meshes: tuple = ()  # depth mesh objects in photo order
+    movie_clip: Optional["bpy.types.MovieClip"] = None  # a movie plate behind a track's camera
 
     @property
     def scale(self) -> float:
@@ -49,6 +54,10 @@ class Imported:
     def summary(self) -> str:
         n_points = len(self.plan.points.xyz) if self.plan.points else 0
         meshes = f", {len(self.depth_meshes)} depth meshes" if self.depth_meshes else ""
+        if isinstance(self.plan, TrackPlan):
+            first, last = self.plan.frame_range
+            return (f"{n_points:,} points, a camera on frames {first}-{last} in "
+                    f"'{self.collection.name}'")
         return (f"{n_points:,} points, {len(self.cameras)} cameras{meshes} in "
                 f"'{self.collection.name}'")
 
@@ -62,12 +71,26 @@ def import_scene(scene: "Scene", options: Optional[ImportOptions] = None, *,
     return import_plan(plan_import(scene, options or ImportOptions(), masks), target=target)
 
 
-def import_plan(plan: ImportPlan, *, target: Optional["bpy.types.Scene"] = None) -> Imported:
-    """`import_scene` for a plan made beforehand (all-or-nothing as well)."""
+def import_track(track: "Track", plate: "Plate", options: Optional[ImportOptions] = None,
+                 sequence: "Optional[SequenceOptions]" = None, *,
+                 target: Optional["bpy.types.Scene"] = None) -> Imported:
+    """A solved plate in a new collection of `target`: one camera animated on every solved
+    frame with the plate behind it, the keyframes' points, and the scene's frame range, rate
+    (movies) and resolution set from the plate (`core.plan.plan_track`); `cameras` is that one
+    camera. On any exception nothing stays behind and the scene settings are restored."""
+    return import_plan(plan_track(track, plate, options or ImportOptions(), sequence),
+                       target=target)
+
+
+def import_plan(plan: Union[ImportPlan, TrackPlan], *,
+                target: Optional["bpy.types.Scene"] = None) -> Imported:
+    """`import_scene` or `import_track` for a plan made beforehand (all-or-nothing as well)."""
     target = target or bpy.context.scene
     existing = _datablocks()
     restore = _scene_state(target)
     try:
+        if isinstance(plan, TrackPlan):
+            return _build_track(plan, target)
         return _build(plan, target)
     except BaseException:
         _remove_new(existing)
@@ -93,17 +116,7 @@ def _build(plan: ImportPlan, bl_scene) -> Imported:
     collection = bpy.data.collections.new(plan.collection_name)
     bl_scene.collection.children.link(collection)
     out = Imported(plan, collection)
-    if plan.points is not None:
-        points = plan.points
-        mesh = point_builder.points_mesh(points.name, points.xyz, points.rgb, points.confidence,
-                                         points.image_index)
-        out.material = point_builder.points_material(f"{plan.collection_name} colours")
-        mesh.materials.append(out.material)
-        out.node_group = point_builder.points_node_group(points.name)
-        out.points = bpy.data.objects.new(points.name, mesh)
-        collection.objects.link(out.points)
-        point_builder.add_points_modifier(out.points, out.node_group, out.material,
-                                          points.radius, points.min_confidence)
+    _add_points(out)
     cameras, images = [], []
     for cam in plan.cameras:
         obj = cam_builder.camera_object(cam)
@@ -123,11 +136,47 @@ def _build(plan: ImportPlan, bl_scene) -> Imported:
     return out
 
 
+def _build_track(plan: TrackPlan, bl_scene) -> Imported:
+    collection = bpy.data.collections.new(plan.collection_name)
+    bl_scene.collection.children.link(collection)
+    out = Imported(plan, collection)
+    _add_points(out)
+    camera = track_builder.camera_object(plan)
+    collection.objects.link(camera)
+    out.cameras = (camera,)
+    if plan.background is not None:
+        plate = track_builder.add_plate(camera, plan.background)
+        if plan.background.source == "MOVIE_CLIP":
+            out.movie_clip = plate
+        else:
+            out.images = (plate,)
+    track_builder.set_scene(bl_scene, plan, camera)
+    return out
+
+
+def _add_points(out: Imported) -> None:
+    """The plan's point cloud (if any) into `out.collection`."""
+    points = out.plan.points
+    if points is None:
+        return
+    mesh = point_builder.points_mesh(points.name, points.xyz, points.rgb, points.confidence,
+                                     points.image_index)
+    out.material = point_builder.points_material(f"{out.plan.collection_name} colours")
+    mesh.materials.append(out.material)
+    out.node_group = point_builder.points_node_group(points.name)
+    out.points = bpy.data.objects.new(points.name, mesh)
+    out.collection.objects.link(out.points)
+    point_builder.add_points_modifier(out.points, out.node_group, out.material,
+                                      points.radius, points.min_confidence)
+
+
 def _scene_state(bl_scene) -> dict:
     render = bl_scene.render
     return dict(camera=bl_scene.camera, resolution=(render.resolution_x, render.resolution_y,
                                                     render.resolution_percentage),
-                aspect=(render.pixel_aspect_x, render.pixel_aspect_y))
+                aspect=(render.pixel_aspect_x, render.pixel_aspect_y),
+                frames=(bl_scene.frame_start, bl_scene.frame_end, bl_scene.frame_current),
+                fps=(render.fps, render.fps_base))
 
 
 def _restore(bl_scene, state: dict) -> None:
@@ -135,10 +184,15 @@ def _restore(bl_scene, state: dict) -> None:
     bl_scene.camera = state["camera"]
     render.resolution_x, render.resolution_y, render.resolution_percentage = state["resolution"]
     render.pixel_aspect_x, render.pixel_aspect_y = state["aspect"]
+    bl_scene.frame_start, bl_scene.frame_end, frame = state["frames"]
+    render.fps, render.fps_base = state["fps"]
+    if bl_scene.frame_current != frame:
+        bl_scene.frame_set(frame)
 
 
 # The datablock types an import creates; objects first so their data is free to go.
-_TYPES = ("objects", "meshes", "cameras", "materials", "node_groups", "images", "collections")
+_TYPES = ("objects", "meshes", "cameras", "materials", "node_groups", "images", "movieclips",
+          "actions", "collections")
 
 
 def _datablocks() -> dict[str, set[int]]:
