@@ -163,6 +163,7 @@ def solve_track(views: list[dict], predictor: "Predictor", params: "JobParams", 
     plan = plan_track(len(views), tuple(views[0]["img"].shape[-2:]) if views else (0, 0),
                       options.keyframe_step, options.pair_graph)
     lens = options.lens_mm / options.sensor_mm * size[0] if options.lens_mm > 0 else None
+    zoom = options.zoom and lens is None  # a known lens is kept on every frame, zoom or not
     report = for_stage(progress, "frames")
     report(0, len(frames))
 
@@ -174,14 +175,14 @@ def solve_track(views: list[dict], predictor: "Predictor", params: "JobParams", 
     pairwise = predictor(_pairs(views, keys, plan.keyframe_pairs), for_stage(progress, "pairs"),
                          cancel)
     scene = _align(pairwise, params, progress=for_stage(progress, "align"), cancel=cancel,
-                   shared_focal=lens is None and not options.zoom, clean=params.clean,
+                   shared_focal=lens is None and not zoom, clean=params.clean,
                    known_focals={k: lens for k in range(len(keys))} if lens else None)
     confidence[list(keys)] = _frame_confidence(pairwise, len(keys))
     del pairwise  # the largest thing here: free it before the in-between frames
     c2w[list(keys)] = scene.c2w
     focals[list(keys)] = scene.photo_focals
     pp[list(keys)] = scene.photo_pp
-    if not options.zoom:  # one focal for the shot: the user's exactly, else the keyframes'
+    if not zoom:  # one focal for the shot: the user's exactly, else the keyframes'
         focals[:] = lens if lens else float(np.exp(np.log(scene.photo_focals).mean()))
     done = len(keys)
     report(done, n)
@@ -191,7 +192,7 @@ def solve_track(views: list[dict], predictor: "Predictor", params: "JobParams", 
         images = plan.batch_images(batch)
         pairwise = predictor(_pairs(views, images, plan.batch_pairs(batch)), None, cancel)
         fixed = {local: f for local, f in enumerate(images) if is_key[f]}
-        known = fixed if options.zoom else dict(enumerate(images))
+        known = fixed if zoom else dict(enumerate(images))
         solved = _align(pairwise, params, cancel=cancel, shared_focal=False, clean=False,
                         known_poses={local: c2w[f] for local, f in fixed.items()},
                         known_focals={local: focals[f] for local, f in known.items()})
@@ -200,7 +201,7 @@ def solve_track(views: list[dict], predictor: "Predictor", params: "JobParams", 
         confidence[frame_of] = _frame_confidence(pairwise, len(images))[own]
         c2w[frame_of] = solved.c2w[own]
         pp[frame_of] = solved.photo_pp[own]
-        if options.zoom:
+        if zoom:
             focals[frame_of] = solved.photo_focals[own]
         done += len(batch)
         report(done, n)

@@ -150,11 +150,12 @@ def test_zoom_solves_a_focal_per_frame(tmp_path):
     assert np.all(np.diff(track.focals) > 0)
 
 
-def test_known_lens_is_kept_exactly(tmp_path):
+@pytest.mark.parametrize("zoom", [False, True])
+def test_known_lens_is_kept_exactly(tmp_path, zoom):
     lens_mm, sensor_mm = 30.0, 36.0
     shot = make_shot(tmp_path, 10, focals=lens_mm / sensor_mm)
     track = solve_track(shot.views, shot.predictor(), INIT_ONLY,
-                        Sequence(lens_mm=lens_mm, sensor_mm=sensor_mm))
+                        Sequence(lens_mm=lens_mm, sensor_mm=sensor_mm, zoom=zoom))
     assert np.all(track.focals == lens_mm / sensor_mm * 64)
     assert_on_truth(shot, track)
 
