@@ -86,10 +86,15 @@ def main() -> None:
         predict_seconds[0] += time.perf_counter() - t0
         return out
 
+    def progress(stage, done, total):  # on stderr: what a run cut short still tells
+        if stage == "frames":
+            print(f"{time.perf_counter() - t0:.0f} s: {done}/{total} frames, peak "
+                  f"{_status_mb('VmHWM'):.0f} MB", file=sys.stderr, flush=True)
+
     predict.image_size = predictor.image_size
     rss_before = _status_mb("VmRSS")
     t0 = time.perf_counter()
-    track = solve_track(shot.views, predict, JobParams(niter=args.niter), options)
+    track = solve_track(shot.views, predict, JobParams(niter=args.niter), options, progress)
     seconds = time.perf_counter() - t0
 
     sim = similarity(track.c2w[:, :3, 3], shot.c2w[:, :3, 3])
