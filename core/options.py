@@ -59,6 +59,8 @@ SCENE_GRAPHS = (  # the kinds of core.pairs' graph strings ("swin-3-noncyclic", 
     Choice("swin", "Sliding Window", "Each photo with its K neighbours in order: video-like sets"),
     Choice("logwin", "Log Window", "Neighbours at distances 1, 2, 4, ... 2^(K-1)"),
     Choice("oneref", "One Reference", "Every photo with one reference photo: fewest pairs"),
+    Choice("sequence", "Sequence", "Footage: each frame with its next K, plus links 2K, 4K, "
+                                   "8K ... frames apart that close loops and stop drift"),
 )
 KEEP_CAMERAS = (  # what is kept of the user's cameras
     Choice("both", "Pose and Lens", "Keep position, rotation, focal length and shift"),

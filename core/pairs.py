@@ -1,8 +1,9 @@
 """Scene graphs: which ordered image pairs the network sees, in the official order.
 
 Graph strings: `complete`, `swin-K` (each image with the next K), `logwin-K` (offsets 1, 2,
-4 ... 2^(K-1) both ways), `oneref-R` (image R with every other); `swin`/`logwin` take a
-`-noncyclic` suffix that stops the window wrapping from the last image to the first. The
+4 ... 2^(K-1) both ways), `oneref-R` (image R with every other), `sequence-K` (footage, see
+`sequence_pairs`; never wraps); `swin`/`logwin` take a `-noncyclic` suffix that stops the
+window wrapping from the last image to the first. The
 windowed graphs come out in Python set iteration order, as the official code builds them in
 a set; symmetrisation appends the mirrored list after the whole list.
 """
@@ -15,7 +16,9 @@ from .options import SCENE_GRAPHS, ids
 
 _GRAPH = re.compile(rf"({'|'.join(ids(SCENE_GRAPHS))})(?:-(\d+))?(-noncyclic)?")
 _PREFILTER = re.compile(r"(seq|cyc)(\d+)")
-_DEFAULT_PARAM = {"swin": 3, "logwin": 3, "oneref": 0}
+_DEFAULT_PARAM = {"swin": 3, "logwin": 3, "oneref": 0, "sequence": 3}
+SEQUENCE_WINDOW = 3  # the automatic sequence graph's K (`sequence_graph`)
+COMPLETE_UP_TO = 8  # ... and up to this many frames it pairs every frame with every other
 
 
 def parse_graph(scene_graph: str) -> tuple[str, int, bool]:
@@ -29,7 +32,7 @@ def parse_graph(scene_graph: str) -> tuple[str, int, bool]:
     if param is not None and kind == "complete":
         raise ValueError(f"Scene graph {scene_graph!r}: 'complete' takes no number")
     param = int(param) if param is not None else _DEFAULT_PARAM.get(kind, 0)
-    if kind in ("swin", "logwin") and param < 1:
+    if kind in ("swin", "logwin", "sequence") and param < 1:
         raise ValueError(f"Scene graph {scene_graph!r}: the window must be at least 1")
     return kind, param, noncyclic is None
 
@@ -46,6 +49,32 @@ def _windowed(n: int, offsets: Sequence[int], cyclic: bool, keep_self: bool) -> 
             if keep_self or j != i:
                 pairs.add((min(i, j), max(i, j)))
     return list(pairs)
+
+
+def sequence_pairs(n: int, window: int) -> list[tuple[int, int]]:
+    """The `sequence-K` graph of n frames in order, as (i, j) with i < j, sorted.
+
+    A sliding window (each frame with its next K) keeps neighbouring frames consistent; on
+    top, for each offset o = 2K, 4K, 8K ... below n, the frames o apart starting at every
+    (o / 2)-th frame are linked, and the last frame with the one o before it: about 2n/K
+    long links in all (O(n) pairs, not O(n log n)), so that every frame reaches every other
+    through O(log n) links and drift along a long shot, or round a path that comes back, is
+    held by direct pairs. Never wraps around.
+    """
+    pairs = {(i, i + d) for d in range(1, window + 1) for i in range(n - d)}
+    offset = 2 * window
+    while offset < n:
+        pairs.update((i, i + offset) for i in range(0, n - offset, offset // 2))
+        pairs.add((n - 1 - offset, n - 1))
+        offset *= 2
+    return sorted(pairs)
+
+
+def sequence_graph(n: int) -> str:
+    """The graph an image sequence of n frames gets when the user names none: `complete` up
+    to COMPLETE_UP_TO frames (few pairs anyway, and the most constraints), else
+    `sequence-{SEQUENCE_WINDOW}`."""
+    return "complete" if n <= COMPLETE_UP_TO else f"sequence-{SEQUENCE_WINDOW}"
 
 
 def _gap(i: int, j: int, n: int, cyclic: bool) -> int:
@@ -79,6 +108,8 @@ def pair_indices(n: int, scene_graph: str = "complete", prefilter: Optional[str]
     elif kind == "logwin":
         offsets = [2 ** k for k in range(param)]
         pairs = _windowed(n, offsets + [-o for o in offsets], cyclic, keep_self=False)
+    elif kind == "sequence":
+        pairs = sequence_pairs(n, param)
     else:
         if param >= n:
             raise ValueError(f"Scene graph {scene_graph!r}: reference image {param} does not "
@@ -117,6 +148,8 @@ def graph_string(kind: str, window: int = 3, reference: int = 0, noncyclic: bool
     """The graph string of its parts (the panel's pair settings)."""
     if kind in ("swin", "logwin"):
         return f"{kind}-{window}" + ("-noncyclic" if noncyclic else "")
+    if kind == "sequence":
+        return f"{kind}-{window}"
     if kind == "oneref":
         return f"oneref-{reference}"
     return kind

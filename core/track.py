@@ -1,0 +1,235 @@
+"""A plate's camera track: every frame of a shot solved into one camera path.
+
+Solving hundreds of frames with one global alignment would take memory in proportion to
+their pairs, so the shot is solved in two steps (`plan_track` says which frames do what):
+
+1. Keyframes, every k-th frame and always the last, are aligned together by the full
+   aligner (`core.align.global_align`) on a pair graph for sequences (`core.pairs.
+   sequence_graph`, or the user's). k is the user's, or the smallest whose keyframe
+   alignment fits KEYFRAME_MEMORY (`alignment_bytes`).
+2. Every other frame gets its own solved camera, not an interpolation: it is paired with its
+   two neighbouring keyframes (both ways) and aligned with those keyframes' cameras held
+   fixed (known poses and focals), BATCH_FRAMES frames at a time so that memory stays flat.
+
+Focal: one for the whole shot by default (the keyframes share one, the in-between frames
+take it as known); `zoom` solves one per frame; a known lens (`lens_mm` on `sensor_mm`) is
+lens / sensor * plate width pixels, kept exactly for every frame. Cameras are in the
+keyframe alignment's world, intrinsics in pixels of the plate.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Optional, Sequence
+
+import numpy as np
+
+from .errors import Dust3rError, raise_if_cancelled
+from .pairs import fit_graph, pair_indices, sequence_graph
+from .progress import Cancel, StageProgress, for_stage
+
+if TYPE_CHECKING:
+    from .pipeline import JobParams
+    from .predictor import Predictor
+    from .scene import Scene
+
+KEYFRAME_MEMORY = 3 << 30  # bytes the keyframe alignment may take (the automatic step)
+BATCH_FRAMES = 8  # in-between frames aligned together (with their keyframes)
+# Memory of an alignment per network pixel, measured by bench/track.py: per pair, its
+# outputs (points and confidence of both sides), the collated view images of both sides and
+# the aligner's packed sides; per image, its parameters, optimiser state and Scene.
+PAIR_BYTES_PER_PIXEL = 88
+IMAGE_BYTES_PER_PIXEL = 120
+
+
+@dataclass
+class Track:
+    """The solved camera of every frame of a shot."""
+
+    frames: tuple[int, ...]  # every solved frame number, ascending
+    keyframes: tuple[int, ...]  # the frames solved by the full aligner
+    c2w: np.ndarray  # [F, 4, 4] float64, OpenCV axes, reconstruction world
+    focals: np.ndarray  # [F] pixels of the plate frame (W x H)
+    pp: np.ndarray  # [F, 2] pixels of the plate frame (OpenCV, centres at integers)
+    size: tuple[int, int]  # plate (W, H)
+    # [F] the median raw network confidence (>= 1, higher = better) over the frame's pairs
+    # of the median over each pair's pixels of that frame: low where the network was unsure
+    confidence: np.ndarray
+    scene: "Scene"  # the keyframes' Scene (its point cloud is the shot's cloud)
+
+
+@dataclass(frozen=True)
+class TrackPlan:
+    """Which frames are keyframes, how they are paired, and the in-between batches.
+
+    Frames are positions 0..F-1 in the solved frames; pairs are (i, j) positions in
+    `keyframes`, in the order the network sees them.
+    """
+
+    n_frames: int
+    step: int  # every step-th frame is a keyframe (and the last)
+    keyframes: tuple[int, ...]
+    graph: str  # the keyframes' pair graph
+    keyframe_pairs: tuple[tuple[int, int], ...]
+    batches: tuple[tuple[int, ...], ...]  # in-between frames aligned together
+    keyframe_bytes: int  # `alignment_bytes` of the keyframe alignment
+
+    def neighbours(self, frame: int) -> tuple[int, int]:
+        """The keyframes (positions) just before and after an in-between frame."""
+        after = int(np.searchsorted(self.keyframes, frame))
+        return self.keyframes[after - 1], self.keyframes[after]
+
+    def batch_images(self, batch: Sequence[int]) -> list[int]:
+        """The frames (positions) one batch aligns: its frames and their keyframes."""
+        return sorted({k for f in batch for k in self.neighbours(f)} | set(batch))
+
+    def batch_pairs(self, batch: Sequence[int]) -> list[tuple[int, int]]:
+        """Each frame with both its keyframes, both ways, as positions in `batch_images`."""
+        local = {f: n for n, f in enumerate(self.batch_images(batch))}
+        pairs = [(local[f], local[k]) for f in batch for k in self.neighbours(f)]
+        return pairs + [(j, i) for i, j in pairs]
+
+    @property
+    def encoder_passes(self) -> int:
+        """Images the network encodes: the keyframes once, then every batch's images."""
+        return len(self.keyframes) + sum(len(self.batch_images(b)) for b in self.batches)
+
+    @property
+    def decoder_passes(self) -> int:
+        """Pairs the network decodes (one pass gives both sides of a pair)."""
+        return len(self.keyframe_pairs) + sum(len(self.batch_pairs(b)) for b in self.batches)
+
+
+def alignment_bytes(n_images: int, n_pairs: int, shape: tuple[int, int]) -> int:
+    """Estimated peak memory of aligning n_images network images of `shape` (H, W) from
+    n_pairs pairs (see PAIR_BYTES_PER_PIXEL)."""
+    pixels = shape[0] * shape[1]
+    return pixels * (n_pairs * PAIR_BYTES_PER_PIXEL + n_images * IMAGE_BYTES_PER_PIXEL)
+
+
+def keyframe_positions(n_frames: int, step: int) -> tuple[int, ...]:
+    """Every step-th frame from the first, and always the last."""
+    return tuple(sorted(set(range(0, n_frames, step)) | {n_frames - 1}))
+
+
+def plan_track(n_frames: int, shape: tuple[int, int], keyframe_step: int = 0,
+               pair_graph: str = "", budget: int = KEYFRAME_MEMORY) -> TrackPlan:
+    """The plan of a shot of n_frames network images of `shape` (H, W).
+
+    `keyframe_step` 0 picks the smallest step whose keyframe alignment (`alignment_bytes`)
+    fits `budget` (two keyframes, the first and last frames, if none does). `pair_graph` ""
+    pairs the keyframes by `core.pairs.sequence_graph` of their count; any graph string
+    overrides it. `Dust3rError` for fewer than two frames or an unusable graph.
+    """
+    if n_frames < 2:
+        raise Dust3rError(f"A camera track needs at least two frames, not {n_frames}")
+    if keyframe_step < 0:
+        raise Dust3rError(f"The keyframe step must be 0 (automatic) or more, not {keyframe_step}")
+    steps = [keyframe_step] if keyframe_step else range(1, n_frames)
+    for step in steps:
+        keyframes = keyframe_positions(n_frames, step)
+        n_keys = len(keyframes)
+        graph = pair_graph or sequence_graph(n_keys)
+        try:
+            pairs = tuple(pair_indices(n_keys, fit_graph(graph, n_keys)))
+        except ValueError as exc:  # a malformed graph, or e.g. "oneref-9" with 5 keyframes
+            raise Dust3rError(f"The pair graph of the {n_keys} keyframes: {exc}") from exc
+        needed = alignment_bytes(n_keys, len(pairs), shape)
+        if needed <= budget:
+            break
+    inbetween = sorted(set(range(n_frames)) - set(keyframes))
+    batches = tuple(tuple(inbetween[k:k + BATCH_FRAMES])
+                    for k in range(0, len(inbetween), BATCH_FRAMES))
+    return TrackPlan(n_frames, step, keyframes, graph, pairs, batches, needed)
+
+
+def solve_track(views: list[dict], predictor: "Predictor", params: "JobParams", options: Any,
+                progress: Optional[StageProgress] = None,
+                cancel: Optional[Cancel] = None) -> Track:
+    """Solve the camera of every frame of a plate (module docstring).
+
+    `views`: the frames' network views (as `core.images.load_images` makes them, each with
+    its `photo` and a `frame` number); `options`: the `SequenceOptions` fields
+    keyframe_step, zoom, lens_mm, sensor_mm, pair_graph; `params`: the alignment settings
+    (niter, lr, schedule, min_conf_thr, clean, device, early_stop_patience). Progress:
+    "pairs" (the keyframe pairs through the predictor), "align" (keyframe alignment
+    iterations), "frames" (frames solved / total); `cancel()` is checked between batches
+    and at every iteration (raises `core.errors.Cancelled`).
+    """
+    views = sorted(views, key=lambda view: view["frame"])
+    frames = tuple(int(view["frame"]) for view in views)
+    if len(set(frames)) != len(frames):
+        raise Dust3rError(f"Frame numbers repeat among the views: {frames}")
+    size = tuple(views[0]["photo"].size) if views else (0, 0)
+    plan = plan_track(len(views), tuple(views[0]["img"].shape[-2:]) if views else (0, 0),
+                      options.keyframe_step, options.pair_graph)
+    lens = options.lens_mm / options.sensor_mm * size[0] if options.lens_mm > 0 else None
+    zoom = options.zoom and lens is None  # a known lens is kept on every frame, zoom or not
+    report = for_stage(progress, "frames")
+    report(0, len(frames))
+
+    n = len(frames)
+    c2w, focals = np.zeros((n, 4, 4)), np.zeros(n)
+    pp, confidence = np.zeros((n, 2)), np.zeros(n)
+
+    keys, is_key = plan.keyframes, np.isin(np.arange(n), plan.keyframes)
+    pairwise = predictor(_pairs(views, keys, plan.keyframe_pairs), for_stage(progress, "pairs"),
+                         cancel)
+    scene = _align(pairwise, params, progress=for_stage(progress, "align"), cancel=cancel,
+                   shared_focal=lens is None and not zoom, clean=params.clean,
+                   known_focals={k: lens for k in range(len(keys))} if lens else None)
+    confidence[list(keys)] = _frame_confidence(pairwise, len(keys))
+    del pairwise  # the largest thing here: free it before the in-between frames
+    c2w[list(keys)] = scene.c2w
+    focals[list(keys)] = scene.photo_focals
+    pp[list(keys)] = scene.photo_pp
+    if not zoom:  # one focal for the shot: the user's exactly, else the keyframes'
+        focals[:] = lens if lens else float(np.exp(np.log(scene.photo_focals).mean()))
+    done = len(keys)
+    report(done, n)
+
+    for batch in plan.batches:
+        raise_if_cancelled(cancel)
+        images = plan.batch_images(batch)
+        pairwise = predictor(_pairs(views, images, plan.batch_pairs(batch)), None, cancel)
+        fixed = {local: f for local, f in enumerate(images) if is_key[f]}
+        known = fixed if zoom else dict(enumerate(images))
+        solved = _align(pairwise, params, cancel=cancel, shared_focal=False, clean=False,
+                        known_poses={local: c2w[f] for local, f in fixed.items()},
+                        known_focals={local: focals[f] for local, f in known.items()})
+        own = [local for local, f in enumerate(images) if not is_key[f]]
+        frame_of = [images[local] for local in own]
+        confidence[frame_of] = _frame_confidence(pairwise, len(images))[own]
+        c2w[frame_of] = solved.c2w[own]
+        pp[frame_of] = solved.photo_pp[own]
+        if zoom:
+            focals[frame_of] = solved.photo_focals[own]
+        done += len(batch)
+        report(done, n)
+    return Track(frames, tuple(frames[k] for k in keys), c2w, focals, pp, size, confidence,
+                 scene)
+
+
+def _pairs(views: list[dict], images: Sequence[int], pairs: Sequence[tuple[int, int]]) -> list:
+    """The view pairs of `pairs` (positions in `images`), each view renumbered to its position
+    (the aligner needs images 0..N-1; the views' pixels are shared, not copied)."""
+    local = [dict(views[f], idx=n, instance=str(n)) for n, f in enumerate(images)]
+    return [(local[i], local[j]) for i, j in pairs]
+
+
+def _align(pairwise: dict, params: "JobParams", **kwargs) -> "Scene":
+    from .align import global_align
+    from .device import resolve_device
+
+    return global_align(pairwise, niter=params.niter, lr=params.lr, schedule=params.schedule,
+                        min_conf_thr=params.min_conf_thr, device=resolve_device(params.device),
+                        early_stop_patience=params.early_stop_patience or None, **kwargs)
+
+
+def _frame_confidence(pairwise: dict, n_images: int) -> np.ndarray:
+    """[n_images] the median over each image's pair sides of that side's median raw
+    confidence (the `Track.confidence` of a frame)."""
+    sides: list[list[float]] = [[] for _ in range(n_images)]
+    for view, pred in (("view1", "pred1"), ("view2", "pred2")):
+        for image, conf in zip(pairwise[view]["idx"], pairwise[pred]["conf"]):
+            sides[int(image)].append(float(conf.float().median()))
+    return np.array([np.median(s) for s in sides])
