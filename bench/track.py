@@ -61,7 +61,7 @@ def main() -> None:
 
     sys.path[:0] = [str(REPO), str(REPO / "tests")]
     from core.pipeline import JobParams
-    from core.track import plan_track, solve_track
+    from core.track import plan_keyframes, solve_track
     from demo.compare import camera_errors, similarity
     from track_synthetic import make_shot
 
@@ -71,7 +71,7 @@ def main() -> None:
         shot = make_shot(Path(folder), args.frames, plate)
     options = Sequence(keyframe_step=args.keyframe_step)
     shape = tuple(shot.views[0]["img"].shape[-2:])
-    plan = plan_track(args.frames, shape, options.keyframe_step, options.pair_graph)
+    plan = plan_keyframes(args.frames, shape, options.keyframe_step, options.pair_graph)
 
     predictor = shot.predictor(noise=args.noise)
     predict_seconds = [0.0]

@@ -23,8 +23,10 @@ from .pairs import fit_graph, pair_indices
 from .progress import Cancel, StageProgress, for_stage
 
 if TYPE_CHECKING:  # the heavy modules (torch, PIL) load only when a run starts, so that the
-    from .predictor import NetworkPredictor, Predictor  # add-on registers before its
-    from .scene import Scene  # dependencies are installed
+    from .frames import Plate  # add-on registers before its dependencies are installed
+    from .predictor import NetworkPredictor, Predictor
+    from .scene import Scene
+    from .track import Track
 
 
 @dataclass
@@ -202,9 +204,14 @@ class Result:
     seconds: dict[str, float]  # per stage
     notes: tuple[str, ...] = ()
     masks: MaskOptions = field(default_factory=MaskOptions)  # the run's (`masks.photo_mask`)
+    track: Optional["Track"] = None  # a plate's solved camera path (`scene` = its keyframes)
+    plate: Optional["Plate"] = None  # the plate it was solved from
 
     def summary(self) -> str:
         total = sum(self.seconds.values())
+        if self.track is not None:
+            return (f"{len(self.track.frames)} frames ({len(self.track.keyframes)} keyframes), "
+                    f"{self.n_pairs} pairs, {total:.1f} s")
         return f"{self.scene.n_images} photos, {self.n_pairs} pairs, {total:.1f} s"
 
 
@@ -257,7 +264,8 @@ def run(params: JobParams, progress: Optional[StageProgress] = None,
         if predictor is None:
             predictor = network_predictor(load_model(params, progress, cancel), params)
         seconds["model"] = time.perf_counter() - t0
-        return _reconstruct(params, predictor, progress, cancel, seconds)
+        reconstruct = _reconstruct if params.sequence is None else _reconstruct_plate
+        return reconstruct(params, predictor, progress, cancel, seconds)
 
 
 def check_photos(params: JobParams) -> None:
@@ -329,6 +337,46 @@ def _reconstruct(params: JobParams, predictor: "Predictor", progress, cancel,
     return Result(scene, options, len(pairs), seconds,
                   tuple(notes(params.scene_graph, len(images), params.has_known_poses))
                   + tuple(mask_notes), params.masks)
+
+
+def _reconstruct_plate(params: JobParams, predictor: "Predictor", progress, cancel,
+                       seconds: dict[str, float]) -> Result:
+    """A plate (`params.sequence`): its frames in range, solved into one camera path."""
+    from .frames import frame_range, load_frames, open_plate
+    from .masks import frame_masks
+    from .track import solve_track
+
+    t0 = time.perf_counter()
+    plate = open_plate(params.photos)
+    frames = frame_range(plate, params.sequence)
+    views = load_frames(plate, frames, params.image_size or predictor.image_size,
+                        progress=for_stage(progress, "images"), cancel=cancel)
+    masks, mask_notes = frame_masks(plate, frames, views, params.masks)
+    seconds["images"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    pairs = _PairCounter(predictor)
+    track = solve_track(views, pairs, params, params.sequence, progress, cancel, masks)
+    seconds["solve"] = time.perf_counter() - t0
+    return Result(track.scene, params.import_options, pairs.count, seconds, tuple(mask_notes),
+                  params.masks, track, plate)
+
+
+@dataclass
+class _PairCounter:
+    """The predictor, counting the pairs it is given (a plate's keyframe and in-between
+    pairs, for `Result.n_pairs`)."""
+
+    predictor: "Predictor"
+    count: int = 0
+
+    @property
+    def image_size(self) -> int:
+        return self.predictor.image_size
+
+    def __call__(self, pairs, progress=None, cancel=None):
+        self.count += len(pairs)
+        return self.predictor(pairs, progress, cancel)
 
 
 def _known_on_photos(known: dict[int, KnownCamera], photos: list) -> dict[int, KnownCamera]:

@@ -1,7 +1,7 @@
 """A plate's camera track: every frame of a shot solved into one camera path.
 
 Solving hundreds of frames with one global alignment would take memory in proportion to
-their pairs, so the shot is solved in two steps (`plan_track` says which frames do what):
+their pairs, so the shot is solved in two steps (`plan_keyframes` says which frames do what):
 
 1. Keyframes, every k-th frame and always the last, are aligned together by the full
    aligner (`core.align.global_align`) on a pair graph for sequences (`core.pairs.
@@ -58,7 +58,7 @@ class Track:
 
 
 @dataclass(frozen=True)
-class TrackPlan:
+class KeyframePlan:
     """Which frames are keyframes, how they are paired, and the in-between batches.
 
     Frames are positions 0..F-1 in the solved frames; pairs are (i, j) positions in
@@ -111,8 +111,8 @@ def keyframe_positions(n_frames: int, step: int) -> tuple[int, ...]:
     return tuple(sorted(set(range(0, n_frames, step)) | {n_frames - 1}))
 
 
-def plan_track(n_frames: int, shape: tuple[int, int], keyframe_step: int = 0,
-               pair_graph: str = "", budget: int = KEYFRAME_MEMORY) -> TrackPlan:
+def plan_keyframes(n_frames: int, shape: tuple[int, int], keyframe_step: int = 0,
+                   pair_graph: str = "", budget: int = KEYFRAME_MEMORY) -> KeyframePlan:
     """The plan of a shot of n_frames network images of `shape` (H, W).
 
     `keyframe_step` 0 picks the smallest step whose keyframe alignment (`alignment_bytes`)
@@ -139,29 +139,33 @@ def plan_track(n_frames: int, shape: tuple[int, int], keyframe_step: int = 0,
     inbetween = sorted(set(range(n_frames)) - set(keyframes))
     batches = tuple(tuple(inbetween[k:k + BATCH_FRAMES])
                     for k in range(0, len(inbetween), BATCH_FRAMES))
-    return TrackPlan(n_frames, step, keyframes, graph, pairs, batches, needed)
+    return KeyframePlan(n_frames, step, keyframes, graph, pairs, batches, needed)
 
 
 def solve_track(views: list[dict], predictor: "Predictor", params: "JobParams", options: Any,
-                progress: Optional[StageProgress] = None,
-                cancel: Optional[Cancel] = None) -> Track:
+                progress: Optional[StageProgress] = None, cancel: Optional[Cancel] = None,
+                masks: Optional[Sequence[Optional[np.ndarray]]] = None) -> Track:
     """Solve the camera of every frame of a plate (module docstring).
 
     `views`: the frames' network views (as `core.images.load_images` makes them, each with
     its `photo` and a `frame` number); `options`: the `SequenceOptions` fields
     keyframe_step, zoom, lens_mm, sensor_mm, pair_graph; `params`: the alignment settings
-    (niter, lr, schedule, min_conf_thr, clean, device, early_stop_patience). Progress:
+    (niter, lr, schedule, min_conf_thr, clean, device, early_stop_patience); `masks`: per
+    view (in the order given) a bool [H, W] network mask or None (`core.masks.frame_masks`).
+    Progress:
     "pairs" (the keyframe pairs through the predictor), "align" (keyframe alignment
     iterations), "frames" (frames solved / total); `cancel()` is checked between batches
     and at every iteration (raises `core.errors.Cancelled`).
     """
-    views = sorted(views, key=lambda view: view["frame"])
+    order = sorted(range(len(views)), key=lambda k: views[k]["frame"])
+    views = [views[k] for k in order]
+    masks = [None] * len(views) if masks is None else [masks[k] for k in order]
     frames = tuple(int(view["frame"]) for view in views)
     if len(set(frames)) != len(frames):
         raise Dust3rError(f"Frame numbers repeat among the views: {frames}")
     size = tuple(views[0]["photo"].size) if views else (0, 0)
-    plan = plan_track(len(views), tuple(views[0]["img"].shape[-2:]) if views else (0, 0),
-                      options.keyframe_step, options.pair_graph)
+    plan = plan_keyframes(len(views), tuple(views[0]["img"].shape[-2:]) if views else (0, 0),
+                          options.keyframe_step, options.pair_graph)
     lens = options.lens_mm / options.sensor_mm * size[0] if options.lens_mm > 0 else None
     zoom = options.zoom and lens is None  # a known lens is kept on every frame, zoom or not
     report = for_stage(progress, "frames")
@@ -175,6 +179,7 @@ def solve_track(views: list[dict], predictor: "Predictor", params: "JobParams", 
     pairwise = predictor(_pairs(views, keys, plan.keyframe_pairs), for_stage(progress, "pairs"),
                          cancel)
     scene = _align(pairwise, params, progress=for_stage(progress, "align"), cancel=cancel,
+                   masks=[masks[k] for k in keys],
                    shared_focal=lens is None and not zoom, clean=params.clean,
                    known_focals={k: lens for k in range(len(keys))} if lens else None)
     confidence[list(keys)] = _frame_confidence(pairwise, len(keys))
@@ -194,6 +199,7 @@ def solve_track(views: list[dict], predictor: "Predictor", params: "JobParams", 
         fixed = {local: f for local, f in enumerate(images) if is_key[f]}
         known = fixed if zoom else dict(enumerate(images))
         solved = _align(pairwise, params, cancel=cancel, shared_focal=False, clean=False,
+                        masks=[masks[f] for f in images],
                         known_poses={local: c2w[f] for local, f in fixed.items()},
                         known_focals={local: focals[f] for local, f in known.items()})
         own = [local for local, f in enumerate(images) if not is_key[f]]

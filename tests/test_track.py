@@ -14,7 +14,7 @@ import pytest
 from core.errors import Cancelled, Dust3rError
 from core.pairs import COMPLETE_UP_TO, graph_string, pair_indices, parse_graph, sequence_graph
 from core.pipeline import JobParams
-from core.track import (BATCH_FRAMES, alignment_bytes, keyframe_positions, plan_track,
+from core.track import (BATCH_FRAMES, alignment_bytes, keyframe_positions, plan_keyframes,
                         solve_track)
 from demo.compare import camera_errors, similarity
 from track_synthetic import make_shot, rotation
@@ -81,7 +81,7 @@ def test_sequence_graph_string():
 # --- the plan -------------------------------------------------------------------------------
 
 def test_given_keyframe_step_keeps_the_last_frame_and_batches_every_other_frame():
-    plan = plan_track(18, NETWORK, keyframe_step=4)
+    plan = plan_keyframes(18, NETWORK, keyframe_step=4)
     assert plan.keyframes == (0, 4, 8, 12, 16, 17) == keyframe_positions(18, 4)
     inbetween = [f for batch in plan.batches for f in batch]
     assert sorted(inbetween) == sorted(set(range(18)) - set(plan.keyframes))
@@ -96,33 +96,33 @@ def test_given_keyframe_step_keeps_the_last_frame_and_batches_every_other_frame(
 def test_automatic_keyframe_step_is_the_smallest_that_fits_the_budget(budget_mb):
     budget = budget_mb << 20
     n, shape = 240, (288, 512)
-    plan = plan_track(n, shape, budget=budget)
+    plan = plan_keyframes(n, shape, budget=budget)
     assert plan.keyframe_bytes <= budget
-    denser = plan_track(n, shape, keyframe_step=plan.step - 1)
+    denser = plan_keyframes(n, shape, keyframe_step=plan.step - 1)
     assert denser.keyframe_bytes > budget
     assert plan.keyframe_bytes == alignment_bytes(len(plan.keyframes), len(plan.keyframe_pairs),
                                                   shape)
 
 
 def test_automatic_step_without_memory_pressure_makes_every_frame_a_keyframe():
-    plan = plan_track(14, NETWORK)
+    plan = plan_keyframes(14, NETWORK)
     assert plan.step == 1 and plan.keyframes == tuple(range(14)) and plan.batches == ()
 
 
 def test_automatic_step_under_any_budget_keeps_the_first_and_last_frames():
-    assert plan_track(240, (288, 512), budget=1).keyframes == (0, 239)
+    assert plan_keyframes(240, (288, 512), budget=1).keyframes == (0, 239)
 
 
 def test_user_graph_overrides_the_automatic_one_and_bad_input_is_named():
-    plan = plan_track(40, NETWORK, keyframe_step=2, pair_graph="swin-2-noncyclic")
+    plan = plan_keyframes(40, NETWORK, keyframe_step=2, pair_graph="swin-2-noncyclic")
     assert plan.graph == "swin-2-noncyclic"
     assert list(plan.keyframe_pairs) == pair_indices(21, "swin-2-noncyclic")
     with pytest.raises(Dust3rError, match="oneref-30"):
-        plan_track(40, NETWORK, keyframe_step=4, pair_graph="oneref-30")
+        plan_keyframes(40, NETWORK, keyframe_step=4, pair_graph="oneref-30")
     with pytest.raises(Dust3rError, match="pair graph"):
-        plan_track(40, NETWORK, pair_graph="ring")
+        plan_keyframes(40, NETWORK, pair_graph="ring")
     with pytest.raises(Dust3rError, match="two frames"):
-        plan_track(1, NETWORK)
+        plan_keyframes(1, NETWORK)
 
 
 # --- the solve ------------------------------------------------------------------------------
@@ -137,7 +137,7 @@ def test_shared_focal_track_matches_the_truth(shot):
     assert len(set(track.focals)) == 1  # one focal for the shot
     np.testing.assert_allclose(track.pp, [[32, 18]] * 14)  # the plate's centre
     np.testing.assert_allclose(track.confidence, predictor.confidence)
-    plan = plan_track(14, NETWORK, keyframe_step=4)
+    plan = plan_keyframes(14, NETWORK, keyframe_step=4)
     assert sum(predictor.calls) == plan.decoder_passes  # the plan counts what is predicted
     assert len(predictor.calls) == 1 + len(plan.batches)
     assert track.scene.n_images == len(track.keyframes)
