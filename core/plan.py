@@ -71,6 +71,19 @@ class CameraPlan:
 
 
 @dataclass(frozen=True)
+class OriginPlan:
+    """The one parent (an Empty at the world origin) of everything an import makes: moving it
+    moves points, cameras, depth meshes and camera animation together (scene set-up)."""
+
+    name: str  # "<collection> origin"
+    display_size: float  # Blender units
+
+    @property
+    def properties(self) -> dict[str, object]:
+        return {PROPERTY_PREFIX + "origin": True}  # how the set-up tools find it
+
+
+@dataclass(frozen=True)
 class ImportPlan:
     collection_name: str
     scale: float  # Blender units per reconstruction unit
@@ -79,6 +92,7 @@ class ImportPlan:
     cameras: tuple[CameraPlan, ...]
     active_camera: Optional[int]  # index into `cameras` of the new scene camera
     warnings: tuple[str, ...]
+    origin: OriginPlan  # the parent of every object above, identity parent inverse
     depth_meshes: tuple["DepthMeshPlan", ...] = ()  # one per photo with ImportOptions.depth_meshes
 
 
@@ -121,8 +135,9 @@ def plan_import(scene: "Scene", options: "ImportOptions",
                 background, masks))
     active = 0 if options.set_active_camera and cameras else None
     meshes = plan_depth_meshes(scene, world, options, warnings) if options.depth_meshes else ()
+    origin = OriginPlan(f"{name} origin", 0.5 * median_depth * scale)
     return ImportPlan(name, float(scale), world, points, tuple(cameras), active, tuple(warnings),
-                      depth_meshes=meshes)
+                      origin, depth_meshes=meshes)
 
 
 def default_name(scene: "Scene") -> str:

@@ -1,5 +1,5 @@
 """An import plan -> Blender data: a new collection with the point cloud and one camera per
-photo. Every number comes from `core.plan`; this package only makes the datablocks.
+photo, all parented to one Empty (the reconstruction's origin, which the set-up tools move). Every number comes from `core.plan`; this package only makes the datablocks.
 
 `import_scene` is all-or-nothing, like Blender's own importers: if anything fails, every
 datablock it created is removed and the scene settings it touched are restored.
@@ -13,7 +13,7 @@ import bpy
 
 from ..core.masks import MaskOptions
 from ..core.pipeline import ImportOptions, JobParams, Result, run
-from ..core.plan import ImportPlan, plan_import
+from ..core.plan import ImportPlan, OriginPlan, plan_import
 from . import cameras as cam_builder
 from . import depth_meshes as depth_builder
 from . import points as point_builder
@@ -30,6 +30,7 @@ class Imported:
 
     plan: ImportPlan
     collection: "bpy.types.Collection"
+    origin: Optional["bpy.types.Object"] = None  # the Empty every object below is parented to
     points: Optional["bpy.types.Object"] = None
     cameras: tuple = ()  # camera objects in photo order
     material: Optional["bpy.types.Material"] = None
@@ -92,7 +93,7 @@ def reconstruct(params: JobParams, *, target: Optional["bpy.types.Scene"] = None
 def _build(plan: ImportPlan, bl_scene) -> Imported:
     collection = bpy.data.collections.new(plan.collection_name)
     bl_scene.collection.children.link(collection)
-    out = Imported(plan, collection)
+    out = Imported(plan, collection, origin=_origin(plan.origin, collection))
     if plan.points is not None:
         points = plan.points
         mesh = point_builder.points_mesh(points.name, points.xyz, points.rgb, points.confidence,
@@ -118,9 +119,23 @@ def _build(plan: ImportPlan, bl_scene) -> Imported:
         photos = dict(zip([c.image_index for c in plan.cameras if c.background], images))
         out.depth_meshes = depth_builder.add_depth_meshes(plan.depth_meshes, collection, photos)
         out.images = tuple(dict.fromkeys([*images, *photos.values()]))
+    for obj in collection.objects:
+        if obj is not out.origin:
+            obj.parent = out.origin  # the parent sits at the origin: world matrices unchanged
+            obj.matrix_parent_inverse.identity()
     if plan.active_camera is not None:
         cam_builder.activate_camera(bl_scene, cameras[plan.active_camera])
     return out
+
+
+def _origin(plan: OriginPlan, collection) -> "bpy.types.Object":
+    origin = bpy.data.objects.new(plan.name, None)  # an Empty
+    origin.empty_display_type = "PLAIN_AXES"
+    origin.empty_display_size = plan.display_size
+    for key, value in plan.properties.items():
+        origin[key] = value
+    collection.objects.link(origin)
+    return origin
 
 
 def _scene_state(bl_scene) -> dict:
