@@ -16,6 +16,7 @@ from .errors import Dust3rError
 RANSAC_HYPOTHESES = 512  # planes tried at once; 99.9 % to hit a plane of 30 % of the points
 RANSAC_SAMPLE = 20_000  # points each hypothesis is scored on (the refit uses all of them)
 RANSAC_THRESHOLD = 0.01  # inlier distance, as a fraction of the cloud's median spread
+COLLINEAR = 1e-3  # a point set this much thinner than long has no plane of its own
 
 
 @dataclass(frozen=True)
@@ -43,8 +44,9 @@ def fit_plane(points: np.ndarray) -> Plane:
     points = _points(points, "A floor", 3)
     centre = points.mean(0)
     _, s, vt = np.linalg.svd(points - centre, full_matrices=False)
-    # Collinear (or coincident) points leave the two weakest directions alike: no plane.
-    if s[1] <= 1e-9 * max(s[0], 1e-300):
+    # (Nearly) collinear points leave the plane's tilt about their line to noise (float32
+    # vertices carry about 1e-7 of their coordinates): no plane.
+    if s[1] <= COLLINEAR * s[0]:
         raise Dust3rError(f"The {len(points)} points lie on one line (or one spot): "
                           "select points that span an area of the floor")
     return Plane(centre, vt[2])
