@@ -75,9 +75,25 @@ MASK_SOURCES = (  # which pixels of each photo take part (core.masks)
                                "for IMG_1.jpg): white keeps a pixel, black ignores it"),
 )
 
+ORIGIN_SOURCES = (  # where Set Origin puts the world origin
+    Choice("cursor", "3D Cursor", "The 3D cursor becomes the world origin"),
+    Choice("selected", "Selected Points", "The centre of the selected points becomes the world "
+                                          "origin"),
+)
+SCALE_SOURCES = (  # what Set Scale measures
+    Choice("points", "Two Points", "The two selected points are the given distance apart"),
+    Choice("camera", "Camera Height", "The active camera is the given height above the floor "
+                                      "(Z = 0: set the floor first)"),
+)
+
 
 def ids(choices: Iterable[Choice]) -> tuple[str, ...]:
     return tuple(choice.id for choice in choices)
+
+
+def enum_items(choices: Iterable[Choice]) -> list[tuple[str, str, str]]:
+    """Blender EnumProperty items (id, label, description) of `choices`."""
+    return [(c.id, c.label, c.description) for c in choices]
 
 
 def released(name: str) -> ReleasedModel | None:

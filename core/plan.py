@@ -78,6 +78,19 @@ class CameraPlan:
 
 
 @dataclass(frozen=True)
+class OriginPlan:
+    """The one parent (an Empty at the world origin) of everything an import makes: moving it
+    moves points, cameras, depth meshes and camera animation together (scene set-up)."""
+
+    name: str  # "<collection> origin"
+    display_size: float  # Blender units
+
+    @property
+    def properties(self) -> dict[str, object]:
+        return {PROPERTY_PREFIX + "origin": True}  # how the set-up tools find it
+
+
+@dataclass(frozen=True)
 class ImportPlan:
     collection_name: str
     scale: float  # Blender units per reconstruction unit
@@ -86,6 +99,7 @@ class ImportPlan:
     cameras: tuple[CameraPlan, ...]
     active_camera: Optional[int]  # index into `cameras` of the new scene camera
     warnings: tuple[str, ...]
+    origin: OriginPlan  # the parent of every object above, identity parent inverse
     depth_meshes: tuple["DepthMeshPlan", ...] = ()  # one per photo with ImportOptions.depth_meshes
 
 
@@ -114,8 +128,9 @@ def plan_import(scene: "Scene", options: "ImportOptions",
                 background, masks))
     active = 0 if options.set_active_camera and cameras else None
     meshes = plan_depth_meshes(scene, world, options, warnings) if options.depth_meshes else ()
+    origin = OriginPlan(f"{name} origin", 0.5 * median_depth * scale)
     return ImportPlan(name, float(scale), world, points, tuple(cameras), active, tuple(warnings),
-                      depth_meshes=meshes)
+                      origin, depth_meshes=meshes)
 
 
 def _cloud(scene: "Scene", options: "ImportOptions", name: str
@@ -345,6 +360,7 @@ class TrackPlan:
     background: Optional[PlateBackground]
     properties: dict  # the camera object's custom properties (`dust3r_*`)
     warnings: tuple[str, ...]
+    origin: OriginPlan  # the parent of the camera and the points (scene set-up)
 
 
 def plan_track(track: "Track", plate: "Plate", options: "ImportOptions",
@@ -409,7 +425,8 @@ def plan_track(track: "Track", plate: "Plate", options: "ImportOptions",
         collection, scale, world, points, name, frames, cameras, zoom,
         np.asarray(track.confidence, np.float32), clip, 0.1 * median_depth * scale,
         (frames[0], frames[-1]), fps, (width, height), background,
-        {PROPERTY_PREFIX + key: value for key, value in properties.items()}, tuple(warnings))
+        {PROPERTY_PREFIX + key: value for key, value in properties.items()}, tuple(warnings),
+        OriginPlan(f"{collection} origin", 0.5 * median_depth * scale))
 
 
 def plate_name(plate: "Plate") -> str:

@@ -1,6 +1,7 @@
 """An import plan -> Blender data: a new collection with the point cloud and one camera per
-photo (`import_scene`), or one camera animated through a solved plate (`import_track`).
-Every number comes from `core.plan`; this package only makes the datablocks.
+photo (`import_scene`), or one camera animated through a solved plate (`import_track`),
+all parented to one Empty (the reconstruction's origin, which the set-up tools move). Every
+number comes from `core.plan`; this package only makes the datablocks.
 
 `import_scene` is all-or-nothing, like Blender's own importers: if anything fails, every
 datablock it created is removed and the scene settings it touched are restored.
@@ -14,7 +15,7 @@ import bpy
 
 from ..core.masks import MaskOptions
 from ..core.pipeline import ImportOptions, JobParams, Result, run
-from ..core.plan import ImportPlan, TrackPlan, plan_import, plan_track
+from ..core.plan import ImportPlan, OriginPlan, TrackPlan, plan_import, plan_track
 from . import cameras as cam_builder
 from . import depth_meshes as depth_builder
 from . import points as point_builder
@@ -34,6 +35,7 @@ class Imported:
 
     plan: Union[ImportPlan, TrackPlan]
     collection: "bpy.types.Collection"
+    origin: Optional["bpy.types.Object"] = None  # the Empty every object below is parented to
     points: Optional["bpy.types.Object"] = None
     cameras: tuple = ()  # camera objects in photo order
     material: Optional["bpy.types.Material"] = None
@@ -115,7 +117,7 @@ def reconstruct(params: JobParams, *, target: Optional["bpy.types.Scene"] = None
 def _build(plan: ImportPlan, bl_scene) -> Imported:
     collection = bpy.data.collections.new(plan.collection_name)
     bl_scene.collection.children.link(collection)
-    out = Imported(plan, collection)
+    out = Imported(plan, collection, origin=_origin(plan.origin, collection))
     _add_points(out)
     cameras, images = [], []
     for cam in plan.cameras:
@@ -131,6 +133,7 @@ def _build(plan: ImportPlan, bl_scene) -> Imported:
         photos = dict(zip([c.image_index for c in plan.cameras if c.background], images))
         out.depth_meshes = depth_builder.add_depth_meshes(plan.depth_meshes, collection, photos)
         out.images = tuple(dict.fromkeys([*images, *photos.values()]))
+    _parent_to_origin(out)
     if plan.active_camera is not None:
         cam_builder.activate_camera(bl_scene, cameras[plan.active_camera])
     return out
@@ -139,7 +142,7 @@ def _build(plan: ImportPlan, bl_scene) -> Imported:
 def _build_track(plan: TrackPlan, bl_scene) -> Imported:
     collection = bpy.data.collections.new(plan.collection_name)
     bl_scene.collection.children.link(collection)
-    out = Imported(plan, collection)
+    out = Imported(plan, collection, origin=_origin(plan.origin, collection))
     _add_points(out)
     camera = track_builder.camera_object(plan)
     collection.objects.link(camera)
@@ -150,6 +153,7 @@ def _build_track(plan: TrackPlan, bl_scene) -> Imported:
             out.movie_clip = plate
         else:
             out.images = (plate,)
+    _parent_to_origin(out)
     track_builder.set_scene(bl_scene, plan, camera)
     return out
 
@@ -168,6 +172,25 @@ def _add_points(out: Imported) -> None:
     out.collection.objects.link(out.points)
     point_builder.add_points_modifier(out.points, out.node_group, out.material,
                                       points.radius, points.min_confidence)
+
+
+def _parent_to_origin(out: Imported) -> None:
+    """Every object of the import hangs from its origin (which sits at the world origin, so
+    world matrices and the camera's animation are unchanged)."""
+    for obj in out.collection.objects:
+        if obj is not out.origin:
+            obj.parent = out.origin
+            obj.matrix_parent_inverse.identity()
+
+
+def _origin(plan: OriginPlan, collection) -> "bpy.types.Object":
+    origin = bpy.data.objects.new(plan.name, None)  # an Empty
+    origin.empty_display_type = "PLAIN_AXES"
+    origin.empty_display_size = plan.display_size
+    for key, value in plan.properties.items():
+        origin[key] = value
+    collection.objects.link(origin)
+    return origin
 
 
 def _scene_state(bl_scene) -> dict:

@@ -14,6 +14,7 @@ import numpy as np
 
 from ..core.plan import PROPERTY_PREFIX as PROP
 from . import cameras as cam_builder
+from .points import deselect_all
 
 if TYPE_CHECKING:
     from ..core.plan import DepthMeshPlan
@@ -52,6 +53,7 @@ def depth_mesh(plan: "DepthMeshPlan") -> bpy.types.Mesh:
         mesh.color_attributes.active_color_name = COLOR
         mesh.color_attributes.render_color_index = mesh.color_attributes.active_color_index
     mesh.update(calc_edges=True)
+    deselect_all(mesh)
     return mesh
 
 

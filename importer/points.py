@@ -39,7 +39,18 @@ def points_mesh(name: str, xyz: np.ndarray, rgb_srgb: np.ndarray, confidence: np
     mesh.color_attributes.active_color_name = COLOR
     mesh.color_attributes.render_color_index = mesh.color_attributes.active_color_index
     mesh.update()
+    deselect_all(mesh)
     return mesh
+
+
+def deselect_all(mesh: bpy.types.Mesh) -> None:
+    """Nothing selected: `vertices.add` selects what it adds, and Set Floor takes an empty
+    selection for "the cloud's dominant plane" (the selection attributes go: 1 byte a vertex
+    less)."""
+    for name in (".select_vert", ".select_edge", ".select_poly"):
+        attribute = mesh.attributes.get(name)
+        if attribute is not None:
+            mesh.attributes.remove(attribute)
 
 
 def points_material(name: str) -> bpy.types.Material:

@@ -6,10 +6,10 @@ import bpy
 from ..core import jobs
 from ..tool import photos as photo_source
 from ..tool import preferences
-from . import camera, export, photos, reconstruct, setup
+from . import camera, export, photos, reconstruct, scene_setup, setup
 
 CLASSES = reconstruct.CLASSES + photos.CLASSES + camera.CLASSES + setup.CLASSES
-CLASSES += export.CLASSES
+CLASSES += export.CLASSES + scene_setup.CLASSES
 TIMERS = (reconstruct.poll_job, setup.poll_install, setup.poll_download)
 
 

@@ -11,6 +11,7 @@ from bpy.props import (BoolProperty, CollectionProperty, EnumProperty, FloatProp
                        IntProperty, PointerProperty, StringProperty)
 
 from ..core import options
+from ..core.options import enum_items
 from ..core.pairs import parse_graph
 from ..core.pipeline import ImportOptions, JobParams
 from ..tool import photos
@@ -18,11 +19,6 @@ from ..tool import photos
 RUN, IMPORT = JobParams(), ImportOptions()  # the defaults
 _, _WINDOW, _CYCLIC = parse_graph("swin")  # the graphs' defaults
 _, _REFERENCE, _ = parse_graph("oneref")
-
-
-def enum_items(choices) -> list[tuple[str, str, str]]:
-    """EnumProperty items of `core.options` choices."""
-    return [(c.id, c.label, c.description) for c in choices]
 
 
 def _refresh_photos(settings, _context) -> None:

@@ -10,7 +10,8 @@ from ..core.plan import PROPERTY_PREFIX
 from ..operators.camera import DUST3R_OT_set_active_camera
 from ..operators.photos import DUST3R_OT_add_photos, DUST3R_OT_clear_photos, DUST3R_OT_remove_photo
 from ..operators.reconstruct import DUST3R_OT_reconstruct
-from ..tool import photos, preferences, settings
+from ..operators.scene_setup import DUST3R_OT_set_floor, DUST3R_OT_set_origin, DUST3R_OT_set_scale
+from ..tool import photos, preferences, scene_setup, settings
 from .widgets import task_row
 
 
@@ -117,4 +118,36 @@ class DUST3R_PT_reconstruct(bpy.types.Panel):
             layout.operator(DUST3R_OT_set_active_camera.bl_idname, icon="VIEW_CAMERA")
 
 
-CLASSES = (DUST3R_UL_photos, DUST3R_PT_reconstruct)
+class DUST3R_PT_scene_setup(bpy.types.Panel):
+    """Floor, origin and scale of the active object's reconstruction (moves its parent)."""
+
+    bl_label = "Scene Set-up"
+    bl_space_type = "VIEW_3D"
+    bl_region_type = "UI"
+    bl_category = "DUSt3R"
+    bl_parent_id = "DUST3R_PT_reconstruct"
+
+    @classmethod
+    def poll(cls, context):
+        return scene_setup.origin_of(context.active_object) is not None
+
+    def draw(self, context):
+        layout = self.layout
+        origin = scene_setup.origin_of(context.active_object)
+        layout.label(text=origin.users_collection[0].name if origin.users_collection
+                     else origin.name, icon="OUTLINER_COLLECTION")
+        layout.label(text="Edit Mode: select points first", icon="INFO")
+        layout.operator(DUST3R_OT_set_floor.bl_idname, icon="MESH_PLANE")
+        row = layout.row(align=True)
+        row.operator(DUST3R_OT_set_origin.bl_idname, text="Origin at Cursor",
+                     icon="PIVOT_CURSOR").source = "cursor"
+        row.operator(DUST3R_OT_set_origin.bl_idname, text="At Selected",
+                     icon="PIVOT_MEDIAN").source = "selected"
+        row = layout.row(align=True)
+        row.operator(DUST3R_OT_set_scale.bl_idname, text="Scale: Two Points",
+                     icon="DRIVER_DISTANCE").source = "points"
+        row.operator(DUST3R_OT_set_scale.bl_idname, text="Camera Height",
+                     icon="VIEW_CAMERA").source = "camera"
+
+
+CLASSES = (DUST3R_UL_photos, DUST3R_PT_reconstruct, DUST3R_PT_scene_setup)

@@ -103,3 +103,10 @@ def test_cameras_keep_the_runs_masks_for_exports():
             props["dust3r_mask_invert"]) == ("/shots/masks", False, True)
     plain = plan_import(flat_scene(n=2), ImportOptions()).cameras[1].properties
     assert not any(key.startswith("dust3r_mask") for key in plain)
+
+
+def test_every_import_has_one_origin_named_after_its_collection():
+    plan = plan_import(flat_scene(depth=0.5), ImportOptions(collection_name="Shot"))
+    assert plan.origin.name == "Shot origin"
+    assert plan.origin.display_size == pytest.approx(0.5 * AUTO_MEDIAN_DEPTH)  # half a depth
+    assert plan.origin.properties == {PROPERTY_PREFIX + "origin": True}

@@ -316,7 +316,7 @@ def test_without_a_base_the_output_holds_only_the_reconstruction(tmp_path):
     bpy.ops.wm.open_mainfile(filepath=str(out))
     names = {o.name for o in bpy.data.objects}
     assert not names & {"Cube", "Light", "Camera"}  # not the startup scene's
-    assert len(names) == 4  # the points and three cameras
+    assert len(names) == 5  # the points, three cameras and their parent, the origin
 
 
 # ------------------------------------------------------------------ exports

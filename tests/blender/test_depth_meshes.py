@@ -69,7 +69,7 @@ def test_each_photo_gets_a_mesh_named_after_its_camera_with_the_plans_data(addon
     assert "2 cameras, 2 depth meshes in 'Shot'" in result.summary()
 
     for obj, plan, cam in zip(result.depth_meshes, plans, result.cameras):
-        assert obj.users_collection == (result.collection,) and obj.parent is None
+        assert obj.users_collection == (result.collection,) and obj.parent == result.origin
         np.testing.assert_allclose(np.array(obj.matrix_world), np.eye(4))  # world vertices
         mesh = obj.data
         assert not mesh.validate(verbose=False)  # nothing for Blender to fix

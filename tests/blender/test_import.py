@@ -139,7 +139,12 @@ def test_points_carry_colour_confidence_and_image_index(addon):
     n = 32 * 24 + 32 * 24 - 8 * 24
     assert len(mesh.vertices) == n and result.collection.name == "Recon"
     assert {o.name for o in result.collection.objects} == {
-        "Recon points", "000 0", "001 1"}
+        "Recon points", "000 0", "001 1", "Recon origin"}
+    # One parent for everything, at the origin: what the scene set-up tools move.
+    assert result.origin.type == "EMPTY" and result.origin.parent is None
+    for obj in (result.points, *result.cameras):
+        assert obj.parent == result.origin
+        np.testing.assert_array_equal(np.array(obj.matrix_parent_inverse), np.eye(4))
 
     index = np.empty(n, np.int32)
     mesh.attributes["image_index"].data.foreach_get("value", index)
