@@ -208,3 +208,34 @@ def test_a_full_turn_keeps_the_rotation_keys_continuous(addon, tmp_path):
     steps = np.abs(np.diff(np.array(eulers), axis=0))
     assert steps.max() < np.radians(31)
     assert "a camera on frames 1-13" in imported.summary()
+
+
+def test_scene_set_up_moves_the_animated_camera_with_its_points(addon, tmp_path):
+    """The plate's camera hangs from the reconstruction's origin: Set Origin moves its whole
+    animation with the cloud, so at every frame it still sees the points where it did."""
+    track = solved_shot(addon.core, frames=tuple(range(1001, 1007)), size=SIZE, focal=FOCAL)
+    plate = write_sequence(tmp_path, track.frames)
+    imported = addon.importer.import_track(track, plate)
+    (camera,) = imported.cameras
+    assert camera.parent == imported.origin and imported.points.parent == imported.origin
+    scene = bpy.context.scene
+    co = np.empty(len(imported.points.data.vertices) * 3, np.float32)
+    imported.points.data.vertices.foreach_get("co", co)
+    sample = co.reshape(-1, 3)[::97].astype(np.float64)  # mesh coordinates (origin at identity)
+
+    def seen() -> list[np.ndarray]:
+        out = []
+        m = np.array(imported.points.matrix_world)
+        for frame in track.frames:
+            scene.frame_set(frame)
+            out.append(projected(camera, sample @ m[:3, :3].T + m[:3, 3]))
+        return out
+
+    before = seen()
+    scene.cursor.location = (0.4, -0.7, 1.2)
+    bpy.context.view_layer.objects.active = camera
+    assert bpy.ops.dust3r.set_origin(source="cursor") == {"FINISHED"}
+    np.testing.assert_allclose(np.array(imported.origin.matrix_world)[:3, 3], (-0.4, 0.7, -1.2),
+                               atol=1e-6)
+    for frame, was, now in zip(track.frames, before, seen()):
+        np.testing.assert_allclose(now, was, atol=1e-3, err_msg=f"frame {frame}")
