@@ -10,10 +10,8 @@ import os
 from typing import TYPE_CHECKING
 
 import bpy
-import numpy as np
 from mathutils import Matrix
 
-from ..core.cameras import BlenderCamera
 from ..core.plan import PROPERTY_PREFIX as PROP
 
 if TYPE_CHECKING:
@@ -90,21 +88,3 @@ def activate_camera(scene: bpy.types.Scene, obj: bpy.types.Object) -> None:
         render.resolution_percentage = 100
         render.pixel_aspect_x = obj.get(PROP + "pixel_aspect_x", 1.0)
         render.pixel_aspect_y = obj.get(PROP + "pixel_aspect_y", 1.0)
-
-
-def blender_camera(obj: bpy.types.Object, scene: bpy.types.Scene) -> BlenderCamera:
-    """The settings of a Blender camera object, at its photo's resolution when it has one
-    (cameras of an earlier import) and at the scene's render resolution otherwise."""
-    data, render = obj.data, scene.render
-    if data.type != "PERSP":
-        raise ValueError(f"Camera {obj.name!r} is not a perspective camera")
-    if PROP + "width" in obj:
-        size = (int(obj[PROP + "width"]), int(obj[PROP + "height"]))
-        aspect = (obj.get(PROP + "pixel_aspect_x", 1.0), obj.get(PROP + "pixel_aspect_y", 1.0))
-    else:
-        pct = render.resolution_percentage / 100
-        size = (round(render.resolution_x * pct), round(render.resolution_y * pct))
-        aspect = (render.pixel_aspect_x, render.pixel_aspect_y)
-    return BlenderCamera(np.array(obj.matrix_world, np.float64), data.lens, data.sensor_fit,
-                         data.sensor_width, data.sensor_height, data.shift_x, data.shift_y,
-                         size, (float(aspect[0]), float(aspect[1])))
