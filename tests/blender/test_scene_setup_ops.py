@@ -138,6 +138,7 @@ def test_set_origin_at_the_cursor_and_at_the_selected_points(addon):
     select(result.points, mask)
     assert bpy.ops.dust3r.set_origin(source="selected") == {"FINISHED"}
     np.testing.assert_allclose(world_points(result.points)[mask].mean(0), 0.0, atol=1e-5)
+    np.testing.assert_allclose(world_points(result.points), before["points"] - centre, atol=1e-5)
     moved_together(result, before)
 
 
