@@ -33,7 +33,7 @@ class DUST3R_PT_reconstruct(bpy.types.Panel):
         layout.prop(s, "input_type", expand=True)
         plate_input = s.input_type != "PHOTOS"
         if plate_input:
-            self.draw_plate(layout, s)
+            draw_plate(layout, s)
         else:
             layout.prop(s, "source", expand=True)
             if s.source == "FILES":
@@ -57,7 +57,7 @@ class DUST3R_PT_reconstruct(bpy.types.Panel):
         if plate_input:
             box.prop(s, "auto_pairs")
         if not (plate_input and s.auto_pairs):
-            self.draw_pairs(box, s, None if plate_input else n_photos or 0)
+            draw_pairs(box, s, None if plate_input else n_photos or 0)
         col = box.column(align=True)
         col.prop(s, "niter")
         col.prop(s, "schedule")
@@ -67,7 +67,7 @@ class DUST3R_PT_reconstruct(bpy.types.Panel):
             row.prop(s, "shared_focal")
         row.prop(s, "clean")
         if not plate_input:
-            self.draw_known_cameras(box, s, context, n_photos)
+            draw_known_cameras(box, s, context, n_photos)
 
         header, body = layout.panel("dust3r_import", default_closed=True)
         header.label(text="Import")
@@ -110,64 +110,63 @@ class DUST3R_PT_reconstruct(bpy.types.Panel):
             layout.operator(DUST3R_OT_set_active_camera.bl_idname, icon="VIEW_CAMERA")
 
 
-    @staticmethod
-    def draw_plate(layout, s) -> None:
-        """The plate, its cached frame note, and the Sequence sub-panel."""
-        if s.input_type == "PLATE":
-            layout.prop(s, "plate", text="")
-        else:
-            layout.template_ID(s, "movie_clip", open="clip.open")
-        layout.label(text=plate.plate_note(s))
-        header, body = layout.panel("dust3r_sequence", default_closed=False)
-        header.label(text="Sequence")
-        if not body:
-            return
-        col = body.column(align=True)
-        for use, frame, label in (("use_frame_start", "frame_start", "Start"),
-                                  ("use_frame_end", "frame_end", "End")):
-            row = col.row(align=True)
-            row.prop(s, use, text="")
-            used = getattr(s, use)  # off: the plate's first or last frame
-            sub = row.row(align=True)
-            sub.enabled = used
-            sub.prop(s, frame, text=label if used else f"{label}: plate's")
-        col.prop(s, "frame_step")
-        body.prop(s, "keyframe_step")
-        body.prop(s, "zoom")
-        col = body.column(align=True)
-        col.enabled = not s.zoom  # a known lens is constant
-        col.prop(s, "lens_mm")
-        col.prop(s, "sensor_mm")
+def draw_plate(layout, s) -> None:
+    """The plate, its cached frame note, and the Sequence sub-panel."""
+    if s.input_type == "PLATE":
+        layout.prop(s, "plate", text="")
+    else:
+        layout.template_ID(s, "movie_clip", open="clip.open")
+    layout.label(text=plate.plate_note(s))
+    header, body = layout.panel("dust3r_sequence", default_closed=False)
+    header.label(text="Sequence")
+    if not body:
+        return
+    col = body.column(align=True)
+    for use, frame, label in (("use_frame_start", "frame_start", "Start"),
+                              ("use_frame_end", "frame_end", "End")):
+        row = col.row(align=True)
+        row.prop(s, use, text="")
+        used = getattr(s, use)  # off: the plate's first or last frame
+        sub = row.row(align=True)
+        sub.enabled = used
+        sub.prop(s, frame, text=label if used else f"{label}: plate's")
+    col.prop(s, "frame_step")
+    body.prop(s, "keyframe_step")
+    body.prop(s, "zoom")
+    col = body.column(align=True)
+    col.enabled = not s.zoom  # a known lens is constant
+    col.prop(s, "lens_mm")
+    col.prop(s, "sensor_mm")
 
-    @staticmethod
-    def draw_pairs(box, s, n_photos) -> None:
-        """The pair graph and, for photos, how many pairs it makes."""
-        box.prop(s, "scene_graph")
-        if s.scene_graph in ("swin", "logwin", "sequence"):
-            row = box.row()
-            row.prop(s, "window")
-            if s.scene_graph != "sequence":  # a sequence never wraps
-                row.prop(s, "noncyclic")
-        elif s.scene_graph == "oneref":
-            box.prop(s, "reference")
-        if n_photos is None:  # a plate's keyframes are counted when it runs
-            return
-        graph, n = settings.scene_graph(s), max(n_photos, 1)
-        try:
-            box.label(text=f"{len(pair_indices(n, fit_graph(graph, n)))} image pairs")
-        except ValueError as exc:
-            box.label(text=str(exc), icon="ERROR")
 
-    @staticmethod
-    def draw_known_cameras(box, s, context, n_photos) -> None:
-        box.prop(s, "use_known_cameras")
-        if s.use_known_cameras:
-            box.prop(s, "known_mode")
-            n_cams = sum(o.type == "CAMERA" for o in context.selected_objects)
-            box.label(text=f"{n_cams} cameras selected")
-        known_poses = s.use_known_cameras and s.known_mode != "lens"
-        for note in notes(settings.scene_graph(s), n_photos, known_poses) if n_photos else ():
-            box.label(text=note, icon="INFO")
+def draw_pairs(box, s, n_photos) -> None:
+    """The pair graph and, for photos, how many pairs it makes."""
+    box.prop(s, "scene_graph")
+    if s.scene_graph in ("swin", "logwin", "sequence"):
+        row = box.row()
+        row.prop(s, "window")
+        if s.scene_graph != "sequence":  # a sequence never wraps
+            row.prop(s, "noncyclic")
+    elif s.scene_graph == "oneref":
+        box.prop(s, "reference")
+    if n_photos is None:  # a plate's keyframes are counted when it runs
+        return
+    graph, n = settings.scene_graph(s), max(n_photos, 1)
+    try:
+        box.label(text=f"{len(pair_indices(n, fit_graph(graph, n)))} image pairs")
+    except ValueError as exc:
+        box.label(text=str(exc), icon="ERROR")
+
+
+def draw_known_cameras(box, s, context, n_photos) -> None:
+    box.prop(s, "use_known_cameras")
+    if s.use_known_cameras:
+        box.prop(s, "known_mode")
+        n_cams = sum(o.type == "CAMERA" for o in context.selected_objects)
+        box.label(text=f"{n_cams} cameras selected")
+    known_poses = s.use_known_cameras and s.known_mode != "lens"
+    for note in notes(settings.scene_graph(s), n_photos, known_poses) if n_photos else ():
+        box.label(text=note, icon="INFO")
 
 
 CLASSES = (DUST3R_UL_photos, DUST3R_PT_reconstruct)
