@@ -4,8 +4,10 @@
     blender -b base.blend -P cli.py -- PHOTOS... -o scene.blend [options]  (add to a file)
     python cli.py PHOTOS... -o scene.blend [options]        (with the bpy module installed)
     python cli.py PHOTOS... --export-colmap DIR [--export-ply FILE ...]   (files for other tools)
+    blender -b -P cli.py -- PLATE --sequence -o shot.blend [--frame-start N --frame-end M ...]
 
-PHOTOS are image files or one folder. It runs the same pipeline as the panel, with the same
+PHOTOS are image files or one folder; with --sequence one PLATE (a folder of numbered frames,
+a pattern such as plate.####.png, or a movie file) becomes one animated camera. It runs the same pipeline as the panel, with the same
 settings (`tool.settings.job_params`), synchronously, prints progress, saves the .blend
 and/or writes the --export-* files (`core.export`) and exits 0. Bad input is refused before
 any long work: it prints `DUSt3R error: <reason>` and exits 1 without writing anything (2
@@ -54,7 +56,9 @@ def parser(pkg: ModuleType) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="blender -b -P cli.py --",
         description="Reconstruct photos with DUSt3R and save the points and cameras as a .blend")
-    p.add_argument("photos", nargs="+", help="image files, or one folder of images")
+    p.add_argument("photos", nargs="+", metavar="PHOTOS|PLATE",
+                   help="image files, or one folder of images; with --sequence one plate: a "
+                        "folder of numbered frames, a pattern (plate.####.png) or a movie")
     p.add_argument("-o", "--output", help="the .blend file to write (optional when an "
                                            "--export-* option is given)")
     p.add_argument("--base", help="open this .blend first and add the reconstruction to it "
@@ -77,8 +81,10 @@ def parser(pkg: ModuleType) -> argparse.ArgumentParser:
     m.add_argument("--image-size", type=int, default=run.image_size,
                    help="network input size (default: the model's, 512 or 224)")
     a = p.add_argument_group("pairs and alignment")
-    a.add_argument("--scene-graph", default=run.scene_graph,
-                   help="complete, swin-K, logwin-K or oneref-R, optionally with -noncyclic")
+    a.add_argument("--scene-graph",
+                   help="complete, swin-K, logwin-K, oneref-R or sequence-K, optionally with "
+                        f"-noncyclic (default: {run.scene_graph}; a plate's keyframes: chosen "
+                        "from their count)")
     a.add_argument("--niter", type=int, default=run.niter, help="alignment iterations")
     a.add_argument("--lr", type=float, default=run.lr)
     a.add_argument("--schedule", default=run.schedule, choices=ids(options.SCHEDULES))
@@ -128,8 +134,87 @@ def parser(pkg: ModuleType) -> argparse.ArgumentParser:
     i.add_argument("--depth-stride", type=int, default=imp.depth_stride, metavar="N",
                    help="depth meshes: a vertex every N network pixels (default: "
                         f"{imp.depth_stride})")
+    sequence_options(p, pkg)
     export_options(p, pkg)
     return p
+
+
+SEQUENCE_KEYS = ("frame_start", "frame_end", "frame_step", "keyframe_step", "zoom", "lens_mm",
+                 "sensor_mm")
+STILLS_ONLY = ("use_cameras", "known_cameras", "depth_meshes", "shared_focal")
+
+
+def sequence_options(p: argparse.ArgumentParser, pkg: ModuleType) -> None:
+    """--sequence and the plate's settings (`core.frames.SequenceOptions`)."""
+    seq = _module(pkg, "core.frames").SequenceOptions()
+    s = p.add_argument_group("plate (--sequence): footage to one animated camera")
+    s.add_argument("--sequence", action="store_true",
+                   help="PLATE is footage: solve it as one camera keyed on every frame, with "
+                        "the plate behind it and the scene's frame range, fps and resolution "
+                        "set from it")
+    s.add_argument("--frame-start", type=int, default=seq.frame_start, metavar="N",
+                   help="the first frame to solve (default: the plate's first)")
+    s.add_argument("--frame-end", type=int, default=seq.frame_end, metavar="M",
+                   help="the last frame to solve (default: the plate's last)")
+    s.add_argument("--frame-step", type=int, default=seq.frame_step, metavar="K",
+                   help="solve every K-th frame (default: %(default)s)")
+    s.add_argument("--keyframe-step", type=int, default=seq.keyframe_step, metavar="K",
+                   help="align every K-th frame with the full aligner, the rest against them "
+                        "(default: 0 = chosen from the memory budget)")
+    s.add_argument("--zoom", action="store_true", default=seq.zoom,
+                   help="the focal length changes during the shot: solve one per frame")
+    s.add_argument("--lens-mm", type=float, default=seq.lens_mm, metavar="F",
+                   help="a known focal length in mm, kept exactly (default: 0 = solve it)")
+    s.add_argument("--sensor-mm", type=float, default=seq.sensor_mm, metavar="W",
+                   help="the sensor width in mm of --lens-mm (default: %(default)s)")
+
+
+def panel_settings(args: argparse.Namespace, p: argparse.ArgumentParser,
+                   pkg: ModuleType) -> None:
+    """Add the panel's settings (`scene.dust3r`) that the options spell differently: the
+    pair settings, the mask source, the plate's (`tool.settings.job_params` reads them)."""
+    errors = _module(pkg, "core.errors")
+    args.auto_pairs = args.scene_graph is None  # a plate: the keyframes' graph by their count
+    args.scene_graph = args.scene_graph or _module(pkg, "core.pipeline").JobParams().scene_graph
+    try:
+        kind, param, cyclic = _module(pkg, "core.pairs").parse_graph(args.scene_graph)
+    except ValueError as exc:
+        raise errors.Dust3rError(str(exc)) from exc
+    args.scene_graph, args.window, args.reference, args.noncyclic = (
+        kind, param, param, not cyclic)
+    args.mask_source = "folder" if args.mask_folder else "alpha" if args.alpha_masks else "none"
+    if args.invert_masks and args.mask_source == "none":
+        raise errors.Dust3rError("--invert-masks needs masks: --masks DIR or --alpha-masks")
+    plate_settings(args, p, pkg)
+
+
+def plate_settings(args: argparse.Namespace, p: argparse.ArgumentParser,
+                   pkg: ModuleType) -> None:
+    """The panel's plate settings from the command line (`input_type`, `use_frame_start`,
+    ...); `Dust3rError` for plate options without --sequence, stills options with it, or
+    more than one PLATE."""
+    errors = _module(pkg, "core.errors")
+    args.input_type = "PLATE" if args.sequence else "PHOTOS"
+    args.use_frame_start, args.use_frame_end = (args.frame_start is not None,
+                                                args.frame_end is not None)
+    given = [key for key in (*SEQUENCE_KEYS, *STILLS_ONLY)
+             if getattr(args, key) != p.get_default(key)]
+    if not args.sequence:
+        if plate := [key for key in given if key in SEQUENCE_KEYS]:
+            raise errors.Dust3rError(f"{_flags(plate)} apply only to a plate: add --sequence")
+        return
+    if len(args.photos) != 1:
+        raise errors.Dust3rError(f"--sequence takes one PLATE (a folder, a frame pattern or a "
+                                 f"movie file), not {len(args.photos)}: {' '.join(args.photos)}")
+    if stills := [key for key in given if key in STILLS_ONLY]:
+        focal = ": a plate has one focal for the shot unless --zoom, or a known lens with " \
+            "--lens-mm" if "shared_focal" in stills else ""
+        raise errors.Dust3rError(f"{_flags(stills)} apply to photos, not to a plate "
+                                 f"(--sequence){focal}")
+
+
+def _flags(keys: list[str]) -> str:
+    return ", ".join("--" + key.replace("_", "-") for key in keys)
 
 
 EXPORTS = ("export_colmap", "export_transforms", "export_ply", "export_depth")
@@ -309,15 +394,6 @@ def run(args: argparse.Namespace, pkg: ModuleType) -> str:
     check_apart(output, targets, pkg)
     base = base_file(args.base, pkg) if args.base else None
     known = read_known_cameras(args.known_cameras, pkg) if args.known_cameras else {}
-    try:
-        kind, param, cyclic = _module(pkg, "core.pairs").parse_graph(args.scene_graph)
-    except ValueError as exc:
-        raise errors.Dust3rError(str(exc)) from exc
-    args.scene_graph, args.window, args.reference, args.noncyclic = (
-        kind, param, param, not cyclic)  # the panel's pair settings
-    args.mask_source = "folder" if args.mask_folder else "alpha" if args.alpha_masks else "none"
-    if args.invert_masks and args.mask_source == "none":
-        raise errors.Dust3rError("--invert-masks needs masks: --masks DIR or --alpha-masks")
     import bpy
 
     model = model_choice(args, pkg)
@@ -325,9 +401,12 @@ def run(args: argparse.Namespace, pkg: ModuleType) -> str:
         raise errors.Dust3rError("--use-cameras keeps the cameras of a base file: give it with "
                                  "--base FILE.blend (or open it with blender FILE.blend -b)")
     settings = _module(pkg, "tool.settings")
-    photos = args.photos[0] if len(args.photos) == 1 and os.path.isdir(args.photos[0]) \
-        else args.photos
-    settings.job_params(args, photos, model, known)  # checked before opening anything
+    photos = args.photos[0] if args.sequence or len(args.photos) == 1 \
+        and os.path.isdir(args.photos[0]) else args.photos
+    params = settings.job_params(args, photos, model, known)  # checked before opening anything
+    if args.sequence:  # the plate and its range, from the file headers
+        frames = _module(pkg, "core.frames")
+        frames.frame_range(frames.open_plate(photos), params.sequence)
     open_scene(base, bpy, errors)
     if args.use_cameras:
         paths = _module(pkg, "core.images").list_images(photos) if isinstance(photos, str) \
@@ -362,6 +441,7 @@ def main(argv: list[str]) -> int:
             p.error("nothing to write: give -o/--output FILE.blend and/or --export-colmap, "
                     "--export-transforms, --export-ply or --export-depth")
         try:
+            panel_settings(args, p, pkg)
             summary = run(args, pkg)
         except errors.Dust3rError as exc:
             print(f"DUSt3R error: {exc}", file=sys.stderr, flush=True)

@@ -5,7 +5,7 @@ import bpy
 
 from ..core import jobs
 from ..tool import photos as photo_source
-from ..tool import preferences
+from ..tool import plate, preferences
 from . import camera, export, photos, reconstruct, scene_setup, setup
 
 CLASSES = reconstruct.CLASSES + photos.CLASSES + camera.CLASSES + setup.CLASSES
@@ -24,9 +24,11 @@ def _on_load_pre(*_args) -> None:
 
 @bpy.app.handlers.persistent
 def _on_load_post(*_args) -> None:
-    """Count the photos of the loaded file's folder for the panel (it draws from a cache)."""
+    """Count the photos of the loaded file's folder and probe its plate for the panel (it
+    draws from caches)."""
     for scene in bpy.data.scenes:
         photo_source.refresh(scene.dust3r)
+        plate.refresh(scene.dust3r)
 
 
 def _probe_dependencies() -> Optional[float]:

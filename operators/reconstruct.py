@@ -11,7 +11,7 @@ from bpy.props import EnumProperty
 from ..core import jobs, pipeline
 from ..core.errors import Dust3rError
 from ..core.progress import ProgressPrinter
-from ..tool import cameras, photos, settings
+from ..tool import cameras, photos, plate, settings
 from ..tool.preferences import model_dir, model_source, preferences, require_dependencies
 from . import tasks
 
@@ -29,6 +29,9 @@ def model_choice(prefs) -> settings.ModelChoice:
 def job_params(context) -> pipeline.JobParams:
     """Every setting of the panel and the preferences, copied into a checked plain object."""
     s = context.scene.dust3r
+    if s.input_type != "PHOTOS":
+        plate.refresh(s)  # the panel's note follows what the run finds
+        return settings.job_params(s, plate.plate_source(s), model_choice(preferences(context)))
     paths = photos.photo_paths(s)
     if not paths:
         raise Dust3rError("No photos: add photo files, choose a folder, or load images")

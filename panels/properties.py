@@ -13,16 +13,21 @@ from bpy.props import (BoolProperty, CollectionProperty, EnumProperty, FloatProp
 from ..core import options
 from ..core.options import enum_items
 from ..core.pairs import parse_graph
+from ..core.frames import SequenceOptions
 from ..core.pipeline import ImportOptions, JobParams
-from ..tool import photos
+from ..tool import photos, plate
 
-RUN, IMPORT = JobParams(), ImportOptions()  # the defaults
+RUN, IMPORT, SEQUENCE = JobParams(), ImportOptions(), SequenceOptions()  # the defaults
 _, _WINDOW, _CYCLIC = parse_graph("swin")  # the graphs' defaults
 _, _REFERENCE, _ = parse_graph("oneref")
 
 
 def _refresh_photos(settings, _context) -> None:
     photos.refresh(settings)
+
+
+def _refresh_plate(settings, _context) -> None:
+    plate.refresh(settings)
 
 
 class DUST3R_PG_photo(bpy.types.PropertyGroup):
@@ -41,6 +46,44 @@ class DUST3R_PG_settings(bpy.types.PropertyGroup):
     photos: CollectionProperty(type=DUST3R_PG_photo)
     photo_index: IntProperty(name="Photo", default=0)
     folder: StringProperty(name="Folder", subtype="DIR_PATH", update=_refresh_photos)
+
+    input_type: EnumProperty(name="Input", default="PHOTOS", update=_refresh_plate, items=(
+        ("PHOTOS", "Photos", "Still photos: a static camera each"),
+        ("PLATE", "Plate", "Footage (an image sequence or a movie file) solved as one "
+                           "animated camera"),
+        ("CLIP", "Movie Clip", "A Movie Clip of this file solved as one animated camera"),
+    ))
+    plate: StringProperty(name="Plate", subtype="FILE_PATH", update=_refresh_plate,
+                          description="A folder of numbered frames, a frame pattern such as "
+                                      "plate.####.png, or a movie file (mp4, mov, mkv, avi)")
+    movie_clip: PointerProperty(name="Movie Clip", type=bpy.types.MovieClip,
+                                update=_refresh_plate)
+    use_frame_start: BoolProperty(name="Start", default=SEQUENCE.frame_start is not None,
+                                  update=_refresh_plate,
+                                  description="Start at this frame (off: the plate's first)")
+    frame_start: IntProperty(name="Start", default=SEQUENCE.frame_start or 1,
+                             update=_refresh_plate)
+    use_frame_end: BoolProperty(name="End", default=SEQUENCE.frame_end is not None,
+                                update=_refresh_plate,
+                                description="End at this frame (off: the plate's last)")
+    frame_end: IntProperty(name="End", default=SEQUENCE.frame_end or 1, update=_refresh_plate)
+    frame_step: IntProperty(name="Step", default=SEQUENCE.frame_step, min=1,
+                            update=_refresh_plate, description="Solve every this many frames")
+    keyframe_step: IntProperty(name="Keyframe Step", default=SEQUENCE.keyframe_step, min=0,
+                               description="Align every this many frames with the full "
+                                           "aligner, the rest against them (0 = automatic, "
+                                           "from the memory budget)")
+    zoom: BoolProperty(name="Zoom", default=SEQUENCE.zoom,
+                       description="The focal length changes during the shot: one per frame")
+    lens_mm: FloatProperty(name="Lens", default=SEQUENCE.lens_mm, min=0.0, soft_max=300.0,
+                           description="A known focal length in mm, kept exactly (0 = solve "
+                                       "it)")
+    sensor_mm: FloatProperty(name="Sensor Width", default=SEQUENCE.sensor_mm, min=0.1,
+                             soft_max=100.0, description="Sensor width in mm of the known lens "
+                                                         "(camera report)")
+    auto_pairs: BoolProperty(name="Automatic Pairs", default=not SEQUENCE.pair_graph,
+                             description="Pair the keyframes by a graph chosen from their "
+                                         "count (off: the Pairs setting)")
 
     scene_graph: EnumProperty(name="Pairs", default=RUN.scene_graph,
                               items=enum_items(options.SCENE_GRAPHS))

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Optional, Sequence
 
 from ..core.errors import Dust3rError
+from ..core.frames import SequenceOptions
 from ..core.masks import MaskOptions
 from ..core.pairs import graph_string
 from ..core.pipeline import ImportOptions, JobParams, KnownCamera
@@ -47,10 +48,26 @@ def mask_options(settings) -> MaskOptions:
                        invert=bool(settings.invert_masks) and source != "none")
 
 
+def sequence_options(settings) -> Optional[SequenceOptions]:
+    """The plate settings (`input_type` PLATE or CLIP; cli.py: --sequence) as
+    SequenceOptions, None for photos. A frame range end not in use (`use_frame_start`,
+    `use_frame_end` off) is the plate's own; `auto_pairs` leaves the keyframes' pair graph
+    to core.track, else it is the Pairs setting."""
+    if settings.input_type == "PHOTOS":
+        return None
+    return SequenceOptions(
+        frame_start=settings.frame_start if settings.use_frame_start else None,
+        frame_end=settings.frame_end if settings.use_frame_end else None,
+        frame_step=settings.frame_step, keyframe_step=settings.keyframe_step,
+        zoom=settings.zoom, lens_mm=settings.lens_mm, sensor_mm=settings.sensor_mm,
+        pair_graph="" if settings.auto_pairs else scene_graph(settings))
+
+
 def job_params(settings, photos: Sequence[str] | str, model: ModelChoice,
                known_cameras: Optional[dict[int, KnownCamera]] = None) -> JobParams:
-    """The checked JobParams of a run on `photos` (files, or one folder); `Dust3rError`
-    for settings no run could use."""
+    """The checked JobParams of a run on `photos` (files, or one folder; a plate: its
+    folder, pattern or movie file); `Dust3rError` for settings no run could use."""
+    sequence = sequence_options(settings)
     params = JobParams(
         photos=photos if isinstance(photos, str) else list(photos), model=model.source, model_dir=model.folder,
         allow_download=model.allow_download, device=model.device, precision=model.precision,
@@ -65,7 +82,9 @@ def job_params(settings, photos: Sequence[str] | str, model: ModelChoice,
             point_radius=settings.point_radius, confidence_threshold=settings.min_conf_thr,
             max_points=settings.max_points, scale=settings.scale,
             set_active_camera=settings.set_active_camera,
-            depth_meshes=settings.depth_meshes, depth_stride=settings.depth_stride),
-        masks=mask_options(settings))
+            # a plate has no depth meshes: the panel hides them, cli.py refuses them
+            depth_meshes=settings.depth_meshes and sequence is None,
+            depth_stride=settings.depth_stride),
+        masks=mask_options(settings), sequence=sequence)
     params.validate()
     return params

@@ -238,6 +238,50 @@ BAD_INPUT = {
     "alpha masks on JPEGs": (lambda t: ["--alpha-masks"],
                              "none of the 3 photos has an alpha channel"),
     "invert without masks": (lambda t: ["--invert-masks"], "--invert-masks needs masks"),
+    "three plates": (lambda t: ["--sequence"], "--sequence takes one PLATE"),
+    "plate option without --sequence": (lambda t: ["--frame-step", "2", "--zoom"],
+                                        "--frame-step, --zoom apply only to a plate"),
+}
+
+
+def plate_dir(t: Path, numbers=(1001, 1002, 1003, 1004), odd=None) -> Path:
+    """plate/plate.NNNN.png, 96x72 (frame `odd`: 64x48)."""
+    folder = t / "plate"
+    folder.mkdir()
+    for n in numbers:
+        write_photo(folder / f"plate.{n}.png", (64, 48) if n == odd else (96, 72), seed=n)
+    return folder
+
+
+BAD_PLATE = {  # the arguments after PLATE --sequence, from the test's folder
+    "plate missing": (lambda t: [t / "nowhere"], "nowhere does not exist"),
+    "range outside": (lambda t: [plate_dir(t), "--frame-end", "1010"],
+                      "The frame range 1001-1010 is not inside the plate"),
+    "frame missing": (lambda t: [plate_dir(t, (1001, 1002, 1004))], "misses frames 1003"),
+    "one frame": (lambda t: [plate_dir(t), "--frame-start", "1004"], "at least two"),
+    "frames of two sizes": (lambda t: [plate_dir(t, odd=1003)], "Frame 1003"),
+    "frame unreadable": (lambda t: [plate_dir(t), (t / "plate" / "plate.1002.png").write_text(
+        "x")][:1], "plate.1002.png"),
+    "movie unreadable": (lambda t: [(t / "shot.mp4").write_text("x"), t / "shot.mp4"][1:],
+                         "shot.mp4"),
+    "pyav missing": (lambda t: [(t / "shot.mp4").write_text("x"), t / "shot.mp4",
+                                "PYAV"][1:], "pip install av"),
+    "range backwards": (lambda t: [plate_dir(t), "--frame-start", "1003", "--frame-end",
+                                   "1002"], "ends before it starts"),
+    "step zero": (lambda t: [plate_dir(t), "--frame-step", "0"], "frame step"),
+    "keyframe step negative": (lambda t: [plate_dir(t), "--keyframe-step", "-1"],
+                               "keyframe step"),
+    "zoom and a lens": (lambda t: [plate_dir(t), "--zoom", "--lens-mm", "35"],
+                        "exclude each other"),
+    "sensor zero": (lambda t: [plate_dir(t), "--lens-mm", "35", "--sensor-mm", "0"],
+                    "sensor width"),
+    "depth meshes": (lambda t: [plate_dir(t), "--depth-meshes"],
+                     "--depth-meshes apply to photos, not to a plate"),
+    "known cameras": (lambda t: [plate_dir(t), "--known-cameras", known_file(t, {})],
+                      "--known-cameras apply to photos"),
+    "use cameras": (lambda t: [plate_dir(t), "--use-cameras", "pose"],
+                    "--use-cameras apply to photos"),
+    "shared focal": (lambda t: [plate_dir(t), "--shared-focal"], "unless --zoom"),
 }
 
 
@@ -268,6 +312,27 @@ def test_bad_input_is_refused_with_a_clear_message(cli_module, tiny_pth, tmp_pat
     assert err.startswith("DUSt3R error: ") and message in err, err
     assert "Traceback" not in err
     assert sorted(p.name for p in tmp_path.iterdir()) == before  # nothing written
+
+
+@pytest.mark.parametrize("case", sorted(BAD_PLATE))
+def test_a_bad_plate_is_refused_before_any_work(cli_module, tiny_pth, tmp_path, capsys,
+                                                monkeypatch, case):
+    prepare, message = BAD_PLATE[case]
+    plate, *extra = prepare(tmp_path)
+    if extra[-1:] == ["PYAV"]:
+        extra.pop()
+        monkeypatch.setitem(sys.modules, "av", None)  # import av fails
+    loads = []
+    monkeypatch.setattr(cli_module.package().core.pipeline, "load_model",
+                        lambda *a: loads.append(a))
+    before = sorted(p.name for p in tmp_path.rglob("*"))
+    args = [str(plate), "--sequence", "-o", str(tmp_path / "out.blend"), "--model",
+            str(tiny_pth), "--device", "cpu", *map(str, extra)]
+    assert cli_module.main(args) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("DUSt3R error: ") and message in err, err
+    assert "Traceback" not in err and not loads
+    assert sorted(p.name for p in tmp_path.rglob("*")) == before  # nothing written
 
 
 @pytest.mark.parametrize("where", ["folder", "file"])
