@@ -7,13 +7,11 @@ from fractions import Fraction
 
 import numpy as np
 import pytest
-from blender_helpers import scene_state
+from blender_helpers import projected, scene_state
 from track_standins import StandInPlate, StandInSequenceOptions, solved_shot
 
 import bpy
-from bpy_extras.object_utils import world_to_camera_view
 from demo.compat import compositor_output, render_still, set_file_format
-from mathutils import Vector
 
 SIZE = (320, 180)  # 16:9
 FOCAL = 300.0
@@ -47,14 +45,6 @@ def write_movie(path, n_frames, size=SIZE, rate=Fraction(24000, 1001)) -> StandI
             out.mux(stream.encode(frame))
         out.mux(stream.encode())
     return StandInPlate(str(path), "movie", tuple(range(1, n_frames + 1)), size, float(rate))
-
-
-def projected(camera, points_blender) -> np.ndarray:
-    """OpenCV pixel coordinates of Blender points through a Blender camera at the scene frame."""
-    scene = bpy.context.scene
-    w, h = scene.render.resolution_x, scene.render.resolution_y
-    got = np.array([world_to_camera_view(scene, camera, Vector(p)) for p in points_blender])
-    return np.stack([got[:, 0] * w - 0.5, (1 - got[:, 1]) * h - 0.5], 1)
 
 
 def shown_grey(tree, output, node) -> float:
