@@ -186,7 +186,8 @@ def test_a_full_turn_keeps_the_rotation_keys_continuous(addon, tmp_path):
     c2w[:, 0, 0], c2w[:, 0, 2], c2w[:, 2, 0], c2w[:, 2, 2] = (np.cos(yaw), np.sin(yaw),
                                                               -np.sin(yaw), np.cos(yaw))
     track = type(track)(**{**track.__dict__, "c2w": c2w})
-    imported = addon.importer.import_track(track, write_sequence(addon.core, tmp_path, range(1, 14)))
+    plate = write_sequence(addon.core, tmp_path, range(1, 14))
+    imported = addon.importer.import_track(track, plate)
     camera, scene = imported.cameras[0], bpy.context.scene
     world = addon.core.cameras.world_matrix(imported.scale)
     eulers, points = [], np.array([[0.3, -0.2, 2.0], [-1.0, 0.4, 4.0]])
