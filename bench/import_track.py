@@ -18,7 +18,7 @@ from pathlib import Path
 
 os.environ.setdefault("BLENDER_USER_RESOURCES", tempfile.mkdtemp(prefix="bpy-user-"))
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "tests"))  # the contract stand-ins of the plate and the track
+sys.path.insert(0, str(REPO / "tests"))  # tests/solved_track.py: a solved shot and its plate
 
 
 def main() -> None:
@@ -33,19 +33,18 @@ def main() -> None:
     parent = Path(tempfile.mkdtemp(prefix="dust3r-bench-"))
     (parent / "dust3r_blender").symlink_to(REPO, target_is_directory=True)
     sys.path.insert(0, str(parent))
-    import dust3r_blender.core.scene  # noqa: F401  (the add-on's Scene for the stand-ins)
     from dust3r_blender import core
     from dust3r_blender.core.pipeline import ImportOptions
     from dust3r_blender.core.plan import plan_track
     from dust3r_blender.importer import import_plan
-    from track_standins import StandInPlate, solved_shot
+    from solved_track import image_plate, solved_shot
 
     size, frames = (512, 288), tuple(range(1001, 1001 + args.frames))
     track = solved_shot(core, frames=frames, keyframe_every=args.keyframe_step, size=size,
                         focal=450.0)
     for frame in frames:  # tiny files: Blender loads a sequence's frames lazily
         Image.new("RGB", size, (frame % 255, 90, 90)).save(parent / f"plate.{frame}.png")
-    plate = StandInPlate(str(parent / "plate.####.png"), "images", frames, size, None)
+    plate = image_plate(core, str(parent / "plate.####.png"), frames, size)
 
     runs = []
     for _ in range(args.repeats):

@@ -206,6 +206,7 @@ class Result:
     masks: MaskOptions = field(default_factory=MaskOptions)  # the run's (`masks.photo_mask`)
     track: Optional["Track"] = None  # a plate's solved camera path (`scene` = its keyframes)
     plate: Optional["Plate"] = None  # the plate it was solved from
+    sequence: Optional[SequenceOptions] = None  # how it was solved (lens, zoom: the import)
 
     def summary(self) -> str:
         total = sum(self.seconds.values())
@@ -359,7 +360,7 @@ def _reconstruct_plate(params: JobParams, predictor: "Predictor", progress, canc
     track = solve_track(views, pairs, params, params.sequence, progress, cancel, masks)
     seconds["solve"] = time.perf_counter() - t0
     return Result(track.scene, params.import_options, pairs.count, seconds, tuple(mask_notes),
-                  params.masks, track, plate)
+                  params.masks, track, plate, params.sequence)
 
 
 @dataclass

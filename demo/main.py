@@ -12,6 +12,11 @@
    reconstructed points through the camera the import made for that photo.
 4. Prints every imported camera's error against the ground truth.
 
+With --clip the same for footage (`demo.clip`): a rendered shot (--frames 48 at 512x288,
+numbered from 1001, also as plate.mkv) is solved into one animated camera, saved as
+`clip.blend` with `clip.png` (a late frame beside the points through its solved camera), and
+every frame's errors are printed; the exit status is 1 when any frame is over the limits.
+
 Runs inside the add-on package (as Blender loads it): `python -m demo` from the repository
 root, with the bpy module.
 """
@@ -31,12 +36,14 @@ from .. import importer
 from ..core import cameras as core_cameras
 from ..core import options, pipeline, weights
 from ..core.errors import Dust3rError
+from ..core.frames import SequenceOptions
 from ..core.progress import ProgressPrinter
 from ..tool.cameras import blender_camera
 from .compat import render_still, set_file_format
-from .compare import CameraErrors, camera_errors, scene_similarity
+from .clip import render_clip
+from .compare import CameraErrors, TrackErrors, camera_errors, scene_similarity, track_errors
 from .oracle import GroundTruthPredictor
-from .picture import side_by_side
+from .picture import side_by_side, track_picture
 from .render import render_scene
 from .truth import GROUND_TRUTH, GroundTruth, load_ground_truth
 
@@ -117,6 +124,16 @@ def parser() -> argparse.ArgumentParser:
                    choices=options.ids(options.PRECISIONS))
     p.add_argument("--niter", type=int, default=300, help="alignment iterations (default 300)")
     p.add_argument("--photo", type=int, default=0, help="the photo shown in demo.png")
+    clip = p.add_argument_group("footage (--clip)")
+    clip.add_argument("--clip", action="store_true",
+                      help="solve a rendered shot into one animated camera instead of photos")
+    clip.add_argument("--frames", type=int, default=48, help="frames of the shot (default 48)")
+    clip.add_argument("--width", type=int, default=512, help="plate width (default 512)")
+    clip.add_argument("--height", type=int, default=288, help="plate height (default 288)")
+    clip.add_argument("--movie", action="store_true",
+                      help="solve the shot's movie file (plate.mkv) instead of its PNG frames")
+    clip.add_argument("--keyframe-step", type=int, default=SequenceOptions().keyframe_step,
+                      help="every K-th frame is a keyframe (default 0: automatic)")
     return p
 
 
@@ -131,29 +148,33 @@ def main(argv: Optional[list[str]] = None) -> int:
     out = Path(args.out).resolve()
     photos = out / "photos"
     try:
-        return run(args, out, photos)
+        return run_clip(args, out) if args.clip else run(args, out, photos)
     except Dust3rError as exc:
         print(f"demo failed: {exc}", flush=True)
         return 1
 
 
-def run(args: argparse.Namespace, out: Path, photos: Path) -> int:
+def choose_predictor(args: argparse.Namespace, truth: GroundTruth
+                     ) -> tuple[Optional[str], Optional[GroundTruthPredictor]]:
+    """The checkpoint to run, or (None, the ground-truth predictor) -- announced either way."""
     checkpoint = None if args.ground_truth else find_checkpoint(args.checkpoint, args.model_dir)
+    if checkpoint:
+        banner([f"Reconstructing with the DUSt3R network: {checkpoint}"])
+        return checkpoint, None
+    banner(["NO DUSt3R CHECKPOINT: the network is replaced by the GROUND-TRUTH PREDICTOR",
+            "(point maps from the rendered depth, with noise, outliers and a random scale",
+            "per pair). Image loading, alignment, intrinsics and the Blender import run for",
+            f"real. For the network: --checkpoint PATH, ${CHECKPOINT_ENV}, or download the",
+            "released 512_dpt model in the add-on's preferences (CC BY-NC-SA 4.0)."])
+    return None, GroundTruthPredictor(truth, noise=args.noise)
+
+
+def run(args: argparse.Namespace, out: Path, photos: Path) -> int:
     if args.rerender or not (photos / GROUND_TRUTH).exists():
         print(f"Rendering {args.views} photos of the demo room with Cycles -> {photos}", flush=True)
         render_scene(photos, n_views=args.views)
     truth = load_ground_truth(photos)
-
-    if checkpoint:
-        predictor = None
-        banner([f"Reconstructing with the DUSt3R network: {checkpoint}"])
-    else:
-        predictor = GroundTruthPredictor(truth, noise=args.noise)
-        banner(["NO DUSt3R CHECKPOINT: the network is replaced by the GROUND-TRUTH PREDICTOR",
-                "(point maps from the rendered depth, with noise, outliers and a random scale",
-                "per pair). Image loading, alignment, intrinsics and the Blender import run for",
-                f"real. For the network: --checkpoint PATH, ${CHECKPOINT_ENV}, or download the",
-                "released 512_dpt model in the add-on's preferences (CC BY-NC-SA 4.0)."])
+    checkpoint, predictor = choose_predictor(args, truth)
 
     bpy.ops.wm.read_homefile(use_empty=True)
     params = pipeline.JobParams(photos=str(photos), model=checkpoint or "512_dpt",
@@ -177,4 +198,53 @@ def run(args: argparse.Namespace, out: Path, photos: Path) -> int:
     names = [truth.cameras[k].file for k in imported_cameras(imported, truth)[2]]
     print(errors.table(names))
     print(f"\nWrote {out / 'demo.blend'} and {out / 'demo.png'}", flush=True)
+    return 0
+
+
+def solve_clip(params: pipeline.JobParams, truth: GroundTruth, predictor=None,
+               progress=None) -> tuple[importer.Imported, TrackErrors]:
+    """A rendered shot's plate (`params.photos`: `plate.####.png`, or a movie, whose frames
+    count from 1) through `importer.reconstruct` into the current Blender file, and each
+    solved frame's errors against `truth` (renumbered to the plate's first frame)."""
+    imported = importer.reconstruct(params, progress=progress, predictor=predictor)
+    plate_truth = truth.renumbered(imported.result.plate.frames[0])
+    return imported, track_errors(imported.result.track, plate_truth)
+
+
+def run_clip(args: argparse.Namespace, out: Path) -> int:
+    """--clip: render the shot (if needed), solve it, save clip.blend and clip.png, print the
+    per-frame errors; 1 when a frame is over the limits."""
+    shot = out / "clip"
+    size = (args.width, args.height)
+    truth = load_ground_truth(shot) if (shot / GROUND_TRUTH).exists() else None
+    if args.rerender or truth is None or len(truth.cameras) != args.frames or any(
+            (c.width, c.height) != size for c in truth.cameras):
+        print(f"Rendering a {args.frames}-frame shot at {args.width}x{args.height} with Cycles "
+              f"-> {shot}", flush=True)
+        render_clip(shot, args.frames, args.width, args.height, movie=True)
+        truth = load_ground_truth(shot)
+    # A movie's frames count from 1: the predictor matches views by frame number.
+    checkpoint, predictor = choose_predictor(args, truth.renumbered(1) if args.movie else truth)
+
+    bpy.ops.wm.read_homefile(use_empty=True)
+    plate = shot / "plate.mkv" if args.movie else shot / "plate.####.png"
+    params = pipeline.JobParams(
+        photos=str(plate), model=checkpoint or "512_dpt", device=args.device,
+        precision=args.precision, niter=args.niter,
+        sequence=SequenceOptions(keyframe_step=args.keyframe_step),
+        import_options=pipeline.ImportOptions(collection_name="DUSt3R clip"))
+    imported, errors = solve_clip(params, truth, predictor, ProgressPrinter())
+    track = imported.result.track
+    track_picture(track, truth.renumbered(track.frames[0])).save(out / "clip.png")
+    bpy.ops.wm.save_as_mainfile(filepath=str(out / "clip.blend"), check_existing=False)
+
+    print(f"\n{imported.result.summary()}: {imported.summary()}")
+    print("Every solved frame against the ground truth (after the similarity that best aligns "
+          "the solved path with the true one; position relative to the path length):")
+    print(errors.table())
+    failures = errors.failures()
+    print(f"\nWrote {out / 'clip.blend'} and {out / 'clip.png'}", flush=True)
+    if failures:
+        print(f"{len(failures)} frames over the limits: {failures}", flush=True)
+        return 1
     return 0

@@ -103,13 +103,24 @@ def import_plan(plan: Union[ImportPlan, TrackPlan], *,
 def reconstruct(params: JobParams, *, target: Optional["bpy.types.Scene"] = None,
                 progress: "Optional[StageProgress]" = None, cancel: "Optional[Cancel]" = None,
                 predictor: "Optional[Predictor]" = None) -> Imported:
-    """Photos to Blender data in one call, for scripts: `core.pipeline.run` then
-    `import_scene`; the returned `Imported` carries the run as `result`."""
+    """Photos (or a plate, with `params.sequence`) to Blender data in one call, for scripts:
+    `core.pipeline.run` then `import_result`; the returned `Imported` carries the run as
+    `result`."""
     result = run(params, progress=progress, cancel=cancel, predictor=predictor)
     if progress:
         progress("import", 0, 1)
-    imported = import_scene(result.scene, result.import_options, masks=result.masks,
-                            target=target)
+    return import_result(result, target=target)
+
+
+def import_result(result: Result, *, target: Optional["bpy.types.Scene"] = None) -> Imported:
+    """A finished run into `target`: a solved plate as one animated camera (`import_track`),
+    photos as one camera each (`import_scene`); `Imported.result` is the run."""
+    if result.track is not None:
+        imported = import_track(result.track, result.plate, result.import_options,
+                                result.sequence, target=target)
+    else:
+        imported = import_scene(result.scene, result.import_options, masks=result.masks,
+                                target=target)
     imported.result = result
     return imported
 

@@ -42,10 +42,9 @@ def job_params(context) -> pipeline.JobParams:
 
 def import_result(result: pipeline.Result, target=None) -> str:
     """Build the Blender data of a finished run (main thread); the message for the UI."""
-    from ..importer import import_scene
+    from ..importer import import_result as import_run
 
-    imported = import_scene(result.scene, result.import_options, masks=result.masks,
-                            target=target)
+    imported = import_run(result, target=target)
     # The run's notes (e.g. photos that ran without a mask) on lines of their own.
     return "\n".join([f"{result.summary()}: {imported.summary()}", *result.notes])
 

@@ -2,11 +2,12 @@
 at frame f reproduce the track's camera of frame f, the shot's scene settings and the plate."""
 import numpy as np
 import pytest
-from track_standins import StandInPlate, StandInSequenceOptions, solved_shot
+from solved_track import image_plate as plate_of, movie_plate, solved_shot
 
 import core.scene
 from core.cameras import PinholeCamera, from_blender, to_blender
 from core.errors import Dust3rError
+from core.frames import SequenceOptions
 from core.pipeline import ImportOptions
 from core.plan import (AUTO_MEDIAN_DEPTH, PROPERTY_PREFIX, plan_import, plan_track,
                        scene_fps)
@@ -15,7 +16,7 @@ SIZE = (64, 36)
 
 
 def image_plate(frames=tuple(range(1001, 1011)), size=SIZE, folder="/shots/a"):
-    return StandInPlate(f"{folder}/plate.####.png", "images", tuple(frames), size, None)
+    return plate_of(core, f"{folder}/plate.####.png", frames, size)
 
 
 def opencv_camera(track, i):
@@ -59,7 +60,7 @@ def test_without_zoom_one_lens_and_shift_for_the_whole_shot_and_a_36mm_long_side
 
 def test_zoom_gives_a_lens_and_shift_per_frame():
     track = solved_shot(core, zoom=True)
-    plan = plan_track(track, image_plate(), ImportOptions(), StandInSequenceOptions(zoom=True))
+    plan = plan_track(track, image_plate(), ImportOptions(), SequenceOptions(zoom=True))
     assert plan.zoom
     np.testing.assert_allclose([c.lens for c in plan.cameras], track.focals * 36.0 / SIZE[0])
     assert len({c.shift_x for c in plan.cameras}) == len(track.frames)
@@ -79,7 +80,7 @@ def test_a_known_lens_reads_exactly_on_the_known_sensor_width(size):
     lens_mm, sensor_mm = 35.0, 24.89  # Super 35
     w, h = size
     track = solved_shot(core, size=size, focal=lens_mm * w / sensor_mm)
-    sequence = StandInSequenceOptions(lens_mm=lens_mm, sensor_mm=sensor_mm)
+    sequence = SequenceOptions(lens_mm=lens_mm, sensor_mm=sensor_mm)
     plan = plan_track(track, image_plate(size=size), ImportOptions(), sequence)
     cam = plan.cameras[0]
     assert cam.lens == pytest.approx(lens_mm) and cam.sensor_width == pytest.approx(sensor_mm)
@@ -132,7 +133,7 @@ def test_frame_rates_become_blender_fps_and_fps_base(fps, expected):
 def test_a_movie_sets_the_scene_rate_and_plays_as_a_clip_from_frame_one(tmp_path):
     movie = tmp_path / "shot_v2.mov"
     movie.write_bytes(b"")
-    plate = StandInPlate(str(movie), "movie", tuple(range(1, 11)), SIZE, 24000 / 1001)
+    plate = movie_plate(core, str(movie), 10, SIZE, 24000 / 1001)
     plan = plan_track(solved_shot(core, frames=tuple(range(1, 11))), plate, ImportOptions())
     assert plan.fps == (24, pytest.approx(1.001))
     assert plan.camera_name == "shot_v2" and plan.collection_name == "DUSt3R shot_v2"
@@ -160,7 +161,7 @@ def test_a_plate_that_is_gone_is_named_and_left_out():
 
 
 def test_a_plate_of_bare_numbers_is_named_after_its_folder():
-    plate = StandInPlate("/shots/sh010/####.exr", "images", tuple(range(1, 11)), SIZE, None)
+    plate = plate_of(core, "/shots/sh010/####.exr", range(1, 11), SIZE)
     plan = plan_track(solved_shot(core, frames=tuple(range(1, 11))), plate, ImportOptions())
     assert plan.camera_name == "sh010"
 

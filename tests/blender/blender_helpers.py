@@ -18,6 +18,19 @@ def scene_state() -> dict:
                 resolution=(render.resolution_x, render.resolution_y))
 
 
+def projected(camera, points_blender) -> np.ndarray:
+    """OpenCV pixel coordinates of Blender points through a Blender camera at the scene's
+    frame and render resolution."""
+    import bpy
+    from bpy_extras.object_utils import world_to_camera_view
+    from mathutils import Vector
+
+    scene = bpy.context.scene
+    w, h = scene.render.resolution_x, scene.render.resolution_y
+    got = np.array([world_to_camera_view(scene, camera, Vector(p)) for p in points_blender])
+    return np.stack([got[:, 0] * w - 0.5, (1 - got[:, 1]) * h - 0.5], 1)
+
+
 def write_photo(path: Path, size: tuple[int, int], orientation: int = 1, seed: int = 0) -> Path:
     """A small textured JPEG of `size` (stored pixels) with an optional EXIF orientation."""
     from PIL import Image

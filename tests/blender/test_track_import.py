@@ -7,13 +7,11 @@ from fractions import Fraction
 
 import numpy as np
 import pytest
-from blender_helpers import scene_state
-from track_standins import StandInPlate, StandInSequenceOptions, solved_shot
+from blender_helpers import projected, scene_state
+from solved_track import solved_shot
 
 import bpy
-from bpy_extras.object_utils import world_to_camera_view
 from demo.compat import compositor_output, render_still, set_file_format
-from mathutils import Vector
 
 SIZE = (320, 180)  # 16:9
 FOCAL = 300.0
@@ -24,17 +22,19 @@ def grey(k: int) -> int:
     return 20 + 23 * (k % 10)
 
 
-def write_sequence(folder, frames, size=SIZE) -> StandInPlate:
+def write_sequence(core, folder, frames, size=SIZE):
+    """Write the plate `plate.####.png` of `frames` and open it as the add-on does."""
     from PIL import Image
 
     w, h = size
     for k in frames:
-        Image.fromarray(np.full((h, w, 3), grey(k), np.uint8)).save(folder / f"plate.{k}.png")
-    return StandInPlate(str(folder / "plate.####.png"), "images", tuple(frames), size, None)
+        Image.fromarray(np.full((h, w, 3), grey(k), np.uint8)).save(folder / f"plate.{k:04d}.png")
+    return core.frames.open_plate(str(folder / "plate.####.png"))
 
 
-def write_movie(path, n_frames, size=SIZE, rate=Fraction(24000, 1001)) -> StandInPlate:
-    """A movie whose k-th frame (1-based, as Blender numbers it) is grey(k)."""
+def write_movie(core, path, n_frames, size=SIZE, rate=Fraction(24000, 1001)):
+    """A movie whose k-th frame (1-based, as Blender numbers it) is grey(k), opened as the
+    add-on does."""
     import av
 
     w, h = size
@@ -46,15 +46,7 @@ def write_movie(path, n_frames, size=SIZE, rate=Fraction(24000, 1001)) -> StandI
             frame = av.VideoFrame.from_ndarray(np.full((h, w, 3), grey(k), np.uint8), "rgb24")
             out.mux(stream.encode(frame))
         out.mux(stream.encode())
-    return StandInPlate(str(path), "movie", tuple(range(1, n_frames + 1)), size, float(rate))
-
-
-def projected(camera, points_blender) -> np.ndarray:
-    """OpenCV pixel coordinates of Blender points through a Blender camera at the scene frame."""
-    scene = bpy.context.scene
-    w, h = scene.render.resolution_x, scene.render.resolution_y
-    got = np.array([world_to_camera_view(scene, camera, Vector(p)) for p in points_blender])
-    return np.stack([got[:, 0] * w - 0.5, (1 - got[:, 1]) * h - 0.5], 1)
+    return core.frames.open_plate(str(path))
 
 
 def shown_grey(tree, output, node) -> float:
@@ -91,8 +83,8 @@ def test_the_camera_at_every_solved_frame_projects_like_the_tracks_camera(addon,
                                                                           case):
     kwargs = {"frames": tuple(range(1001, 1013)), "size": SIZE, "focal": FOCAL, **CASES[case]}
     track = solved_shot(addon.core, **kwargs)
-    plate = write_sequence(tmp_path, range(track.frames[0], track.frames[-1] + 1))
-    sequence = StandInSequenceOptions(zoom=kwargs.get("zoom", False))
+    plate = write_sequence(addon.core, tmp_path, range(track.frames[0], track.frames[-1] + 1))
+    sequence = addon.core.frames.SequenceOptions(zoom=kwargs.get("zoom", False))
     imported = addon.importer.import_track(track, plate, sequence=sequence)
     (camera,) = imported.cameras
     scene = bpy.context.scene
@@ -120,7 +112,7 @@ def test_the_camera_at_every_solved_frame_projects_like_the_tracks_camera(addon,
 
 def test_an_image_sequence_plays_file_n_at_frame_n(addon, tmp_path, small_render):
     track = solved_shot(addon.core, frames=tuple(range(1003, 1009)), size=SIZE, focal=FOCAL)
-    plate = write_sequence(tmp_path, range(1001, 1011))  # the plate is longer than the track
+    plate = write_sequence(addon.core, tmp_path, range(1001, 1011))  # longer than the track
     imported = addon.importer.import_track(track, plate)
     (background,) = imported.cameras[0].data.background_images
     assert background.source == "IMAGE" and background.image.source == "SEQUENCE"
@@ -138,7 +130,7 @@ def test_an_image_sequence_plays_file_n_at_frame_n(addon, tmp_path, small_render
 
 
 def test_a_movie_plays_as_a_clip_at_its_rate(addon, tmp_path, small_render):
-    plate = write_movie(tmp_path / "shot.mp4", 8)
+    plate = write_movie(addon.core, tmp_path / "shot.mp4", 8)
     track = solved_shot(addon.core, frames=tuple(range(3, 9)), size=SIZE, focal=FOCAL)
     imported = addon.importer.import_track(track, plate)
     render = small_render.render
@@ -159,8 +151,8 @@ def test_a_movie_plays_as_a_clip_at_its_rate(addon, tmp_path, small_render):
 @pytest.mark.parametrize("kind", ["images", "movie"])
 def test_a_failed_import_leaves_the_scene_as_it_was(addon, tmp_path, monkeypatch, kind):
     track = solved_shot(addon.core, frames=tuple(range(1, 7)), size=SIZE, focal=FOCAL)
-    plate = (write_movie(tmp_path / "shot.mp4", 6) if kind == "movie"
-             else write_sequence(tmp_path, range(1, 7)))
+    plate = (write_movie(addon.core, tmp_path / "shot.mp4", 6) if kind == "movie"
+             else write_sequence(addon.core, tmp_path, range(1, 7)))
     scene = bpy.context.scene
     scene.frame_start, scene.frame_end, scene.render.fps = 10, 90, 30
     scene.frame_set(42)
@@ -194,7 +186,8 @@ def test_a_full_turn_keeps_the_rotation_keys_continuous(addon, tmp_path):
     c2w[:, 0, 0], c2w[:, 0, 2], c2w[:, 2, 0], c2w[:, 2, 2] = (np.cos(yaw), np.sin(yaw),
                                                               -np.sin(yaw), np.cos(yaw))
     track = type(track)(**{**track.__dict__, "c2w": c2w})
-    imported = addon.importer.import_track(track, write_sequence(tmp_path, range(1, 14)))
+    plate = write_sequence(addon.core, tmp_path, range(1, 14))
+    imported = addon.importer.import_track(track, plate)
     camera, scene = imported.cameras[0], bpy.context.scene
     world = addon.core.cameras.world_matrix(imported.scale)
     eulers, points = [], np.array([[0.3, -0.2, 2.0], [-1.0, 0.4, 4.0]])

@@ -1,57 +1,29 @@
-"""Stand-ins for the plate and track contract (`core.frames.Plate`, `core.frames.SequenceOptions`,
-`core.track.Track`), with exactly the contract's fields, and a small solved shot built from them.
-
-When the real classes exist, the tests switch to them by changing the import below of the
-three names (the shot builder only uses their constructors' contract fields).
-"""
+"""A small solved shot (`core.track.Track` with a keyframe scene) and the plates it is solved
+from (`core.frames.Plate`), built directly, for the import tests. The `core` argument is the
+core package to build with (the add-on's own in the Blender tests)."""
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Optional
+import importlib
 
 import numpy as np
 
 
-@dataclass
-class StandInSequenceOptions:
-    """Stand-in for `core.frames.SequenceOptions`."""
-
-    frame_start: Optional[int] = None
-    frame_end: Optional[int] = None
-    frame_step: int = 1
-    keyframe_step: int = 0
-    zoom: bool = False
-    lens_mm: float = 0.0
-    sensor_mm: float = 36.0
-    pair_graph: str = ""
+def image_plate(core, pattern: str, frames, size: tuple[int, int]):
+    """A `core.frames.Plate` of the image sequence `pattern` (`####` = the frame number) with
+    `frames` and `size`, made without reading its files (they need not exist)."""
+    frames = tuple(frames)
+    files = tuple(pattern.replace("####", f"{f:04d}") for f in frames)
+    return _module(core, "frames").Plate(pattern, "images", frames, size, None, files)
 
 
-@dataclass(frozen=True)
-class StandInPlate:
-    """Stand-in for `core.frames.Plate`: `source` is a movie file or a `####` pattern."""
-
-    source: str
-    kind: str  # "images" | "movie"
-    frames: tuple[int, ...]
-    size: tuple[int, int]
-    fps: Optional[float]
-
-    def path_of(self, frame: int) -> str:
-        return self.source if self.kind == "movie" else self.source.replace("####", f"{frame:04d}")
+def movie_plate(core, path: str, n_frames: int, size: tuple[int, int], fps: float):
+    """A `core.frames.Plate` of the movie `path` with frames 1..`n_frames`."""
+    return _module(core, "frames").Plate(path, "movie", tuple(range(1, n_frames + 1)), size, fps)
 
 
-@dataclass(frozen=True)
-class StandInTrack:
-    """Stand-in for `core.track.Track`."""
-
-    frames: tuple[int, ...]
-    keyframes: tuple[int, ...]
-    c2w: np.ndarray  # [F, 4, 4] OpenCV camera-to-world
-    focals: np.ndarray  # [F] plate pixels
-    pp: np.ndarray  # [F, 2] plate pixels
-    size: tuple[int, int]
-    confidence: np.ndarray  # [F]
-    scene: object  # core.scene.Scene of the keyframes
+def _module(core, name: str):
+    """`core.<name>` of the given core package (the add-on's own in the Blender tests)."""
+    return importlib.import_module(f"{core.__name__}.{name}")
 
 
 def dolly_poses(n: int, rng: np.random.Generator, length: float = 1.0) -> np.ndarray:
@@ -80,7 +52,7 @@ def keyframe_scene(core, c2w: np.ndarray, focal: float, size: tuple[int, int],
     cam = np.stack([(u - (w - 1) / 2) / focal * d, (v - (h - 1) / 2) / focal * d, d], -1)
     pts = np.stack([cam @ pose[:3, :3].T + pose[:3, 3] for pose in c2w])
     n = len(c2w)
-    return core.scene.Scene(
+    return _module(core, "scene").Scene(
         np.asarray(c2w, np.float32), np.full(n, focal, np.float32),
         np.tile([(w - 1) / 2, (h - 1) / 2], (n, 1)).astype(np.float32),
         np.full((n, h, w), depth, np.float32), pts.astype(np.float32),
@@ -91,7 +63,7 @@ def keyframe_scene(core, c2w: np.ndarray, focal: float, size: tuple[int, int],
 def solved_shot(core, frames=tuple(range(1001, 1011)), keyframe_every: int = 3,
                 size: tuple[int, int] = (64, 36), focal: float = 60.0, zoom: bool = False,
                 pp_offset: tuple[float, float] = (1.3, -0.7), seed: int = 0,
-                depth: float = 2.0) -> StandInTrack:
+                depth: float = 2.0):
     """A solved track of `frames` (the keyframes every `keyframe_every`-th frame and the last)
     with one focal and principal point, or with `zoom` a focal and point per frame."""
     rng = np.random.default_rng(seed)
@@ -104,5 +76,5 @@ def solved_shot(core, frames=tuple(range(1001, 1011)), keyframe_every: int = 3,
         pp = pp + rng.normal(0, 0.5, (n, 2))
     keys = sorted({*range(0, n, keyframe_every), n - 1})
     scene = keyframe_scene(core, c2w[keys], focal, size, depth)
-    return StandInTrack(tuple(frames), tuple(frames[k] for k in keys), c2w, focals, pp,
-                        size, np.linspace(1.0, 3.0, n), scene)
+    return _module(core, "track").Track(tuple(frames), tuple(frames[k] for k in keys), c2w,
+                                        focals, pp, size, np.linspace(1.0, 3.0, n), scene)
