@@ -13,8 +13,9 @@ their pairs, so the shot is solved in two steps (`plan_keyframes` says which fra
 
 Focal: one for the whole shot by default (the keyframes share one, the in-between frames
 take it as known); `zoom` solves one per frame; a known lens (`lens_mm` on `sensor_mm`) is
-lens / sensor * plate width pixels, kept exactly for every frame. Cameras are in the
-keyframe alignment's world, intrinsics in pixels of the plate.
+lens / sensor * plate width pixels, kept exactly for every frame. The principal point is
+the plate's centre. Cameras are in the keyframe alignment's world, intrinsics in pixels of
+the plate.
 """
 from __future__ import annotations
 
@@ -167,6 +168,10 @@ def solve_track(views: list[dict], predictor: "Predictor", params: "JobParams", 
     plan = plan_keyframes(len(views), tuple(views[0]["img"].shape[-2:]) if views else (0, 0),
                           options.keyframe_step, options.pair_graph)
     lens = options.lens_mm / options.sensor_mm * size[0] if options.lens_mm > 0 else None
+    # The principal point is the plate's centre, as a cine camera's lens sits on its sensor
+    # (shift 0): the aligner's own default, W/2 in pixel-centre coordinates, is half a pixel
+    # off, which reprojects the shot 0.5 px x (plate / network size) off.
+    centre = ((size[0] - 1) / 2, (size[1] - 1) / 2)
     zoom = options.zoom and lens is None  # a known lens is kept on every frame, zoom or not
     report = for_stage(progress, "frames")
     report(0, len(frames))
@@ -180,6 +185,7 @@ def solve_track(views: list[dict], predictor: "Predictor", params: "JobParams", 
                          cancel)
     scene = _align(pairwise, params, progress=for_stage(progress, "align"), cancel=cancel,
                    masks=[masks[k] for k in keys],
+                   known_pp={k: centre for k in range(len(keys))},
                    shared_focal=lens is None and not zoom, clean=params.clean,
                    known_focals={k: lens for k in range(len(keys))} if lens else None)
     confidence[list(keys)] = _frame_confidence(pairwise, len(keys))
@@ -200,6 +206,7 @@ def solve_track(views: list[dict], predictor: "Predictor", params: "JobParams", 
         known = fixed if zoom else dict(enumerate(images))
         solved = _align(pairwise, params, cancel=cancel, shared_focal=False, clean=False,
                         masks=[masks[f] for f in images],
+                        known_pp={local: centre for local in range(len(images))},
                         known_poses={local: c2w[f] for local, f in fixed.items()},
                         known_focals={local: focals[f] for local, f in known.items()})
         own = [local for local, f in enumerate(images) if not is_key[f]]

@@ -135,7 +135,7 @@ def test_shared_focal_track_matches_the_truth(shot):
     assert track.size == (64, 36) and track.c2w.shape == (14, 4, 4)
     assert_on_truth(shot, track)
     assert len(set(track.focals)) == 1  # one focal for the shot
-    np.testing.assert_allclose(track.pp, [[32, 18]] * 14)  # the plate's centre
+    np.testing.assert_allclose(track.pp, [[31.5, 17.5]] * 14)  # the 64x36 plate's centre
     np.testing.assert_allclose(track.confidence, predictor.confidence)
     plan = plan_keyframes(14, NETWORK, keyframe_step=4)
     assert sum(predictor.calls) == plan.decoder_passes  # the plan counts what is predicted

@@ -78,7 +78,7 @@ class RoomPredictor(PointMapPredictor):
         frame = view["frame"]
         h, w = view["img"].shape[-2:]
         grid = np.stack(np.meshgrid(np.arange(w), np.arange(h)), -1).astype(np.float64)
-        uv = view["photo"].pixel_to_photo(grid) - np.array(self.plate) / 2
+        uv = view["photo"].pixel_to_photo(grid) - (np.array(self.plate) - 1) / 2  # centre
         rays = np.concatenate([uv / self.focals[frame], np.ones((h, w, 1))], -1)
         return rays, _room_depth(rays, self.c2w[frame]), self.c2w[frame]
 
