@@ -141,7 +141,10 @@ def parser(pkg: ModuleType) -> argparse.ArgumentParser:
 
 SEQUENCE_KEYS = ("frame_start", "frame_end", "frame_step", "keyframe_step", "zoom", "lens_mm",
                  "sensor_mm")
-STILLS_ONLY = ("use_cameras", "known_cameras", "depth_meshes", "shared_focal")
+# A plate's COLMAP, nerfstudio and depth exports would hold only its keyframes (its PLY is
+# the shot's cloud): refused rather than silently partial.
+STILLS_ONLY = ("use_cameras", "known_cameras", "depth_meshes", "shared_focal", "export_colmap",
+               "export_transforms", "export_depth")
 
 
 def sequence_options(p: argparse.ArgumentParser, pkg: ModuleType) -> None:

@@ -277,6 +277,8 @@ BAD_PLATE = {  # the arguments after PLATE --sequence, from the test's folder
                     "sensor width"),
     "depth meshes": (lambda t: [plate_dir(t), "--depth-meshes"],
                      "--depth-meshes apply to photos, not to a plate"),
+    "plate to COLMAP": (lambda t: [plate_dir(t), "--export-colmap", t / "colmap"],
+                        "--export-colmap apply to photos, not to a plate"),
     "known cameras": (lambda t: [plate_dir(t), "--known-cameras", known_file(t, {})],
                       "--known-cameras apply to photos"),
     "use cameras": (lambda t: [plate_dir(t), "--use-cameras", "pose"],
