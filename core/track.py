@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, Optional, Sequence
 
 import numpy as np
 
+from .cameras import checked_focal
 from .errors import Dust3rError, raise_if_cancelled
 from .pairs import fit_graph, pair_indices, sequence_graph
 from .progress import Cancel, StageProgress, for_stage
@@ -190,6 +191,7 @@ def solve_track(views: list[dict], predictor: "Predictor", params: "JobParams", 
                    known_focals={k: lens for k in range(len(keys))} if lens else None)
     confidence[list(keys)] = _frame_confidence(pairwise, len(keys))
     del pairwise  # the largest thing here: free it before the in-between frames
+    _check_focals(scene.photo_focals, size)  # the in-between frames build on them
     c2w[list(keys)] = scene.c2w
     focals[list(keys)] = scene.photo_focals
     pp[list(keys)] = scene.photo_pp
@@ -220,6 +222,20 @@ def solve_track(views: list[dict], predictor: "Predictor", params: "JobParams", 
         report(done, n)
     return Track(frames, tuple(frames[k] for k in keys), c2w, focals, pp, size, confidence,
                  scene)
+
+
+def _check_focals(focals: np.ndarray, size: tuple[int, int]) -> None:
+    """`Dust3rError` when the keyframes were solved with a focal no lens gives (the network
+    saw no usable geometry), before the in-between frames are built on it."""
+    for focal in np.asarray(focals, np.float64):
+        try:
+            checked_focal(float(focal), "focal", max(size))
+        except ValueError:
+            raise Dust3rError(
+                f"The keyframes were solved with a focal of {focal:.3g} pixels for a "
+                f"{size[0]}x{size[1]} plate, which no lens gives: the network found no usable "
+                "geometry in these frames (too little parallax or texture?). Give the known "
+                "lens, or another frame range") from None
 
 
 def _pairs(views: list[dict], images: Sequence[int], pairs: Sequence[tuple[int, int]]) -> list:

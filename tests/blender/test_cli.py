@@ -513,3 +513,37 @@ def test_cli_masks_leave_pixels_out_and_name_the_unmasked_photos(tmp_path):
     assert [f["mask_path"] for f in frames] == [f"masks/m{i}.jpg.png" for i in range(3)]
     with Image.open(tmp_path / "ns" / frames[1]["mask_path"]) as img:
         np.testing.assert_array_equal(np.asarray(img), 255 - keep)
+
+
+@pytest.mark.slow
+def test_cli_solves_a_plate_into_one_animated_camera_and_its_cloud(tmp_path):
+    plate = plate_dir(tmp_path)
+    ckpt = write_pth(tmp_path / "tiny.pth", "tiny_linear")
+    out, cloud = tmp_path / "shot.blend", tmp_path / "cloud.ply"
+    proc = run_cli(plate, "--sequence", "-o", out, "--export-ply", cloud, "--model", ckpt,
+                   "--device", "cpu", "--niter", "2", "--keyframe-step", "2",
+                   "--collection", "Shot", tmp_path=tmp_path)
+    # The tiny model's random weights see no geometry: the solved focal is refused, clearly.
+    assert proc.returncode == 1 and "DUSt3R error: The keyframes were solved with a focal of" \
+        in proc.stderr, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert not out.exists() and not cloud.exists()
+    proc = run_cli(plate, "--sequence", "-o", out, "--export-ply", cloud, "--model", ckpt,
+                   "--device", "cpu", "--niter", "2", "--keyframe-step", "2", "--lens-mm",
+                   "35", "--collection", "Shot", tmp_path=tmp_path)  # a known lens: solved
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert "4 frames (3 keyframes)" in proc.stdout, proc.stdout
+    bpy.ops.wm.open_mainfile(filepath=str(out))
+    scene = bpy.context.scene
+    (camera,) = [o for o in bpy.data.collections["Shot"].objects if o.type == "CAMERA"]
+    assert (scene.frame_start, scene.frame_end) == (1001, 1004) and scene.camera == camera
+    assert (scene.render.resolution_x, scene.render.resolution_y) == (96, 72)
+    matrices = []
+    for frame in range(1001, 1005):
+        scene.frame_set(frame)
+        matrices.append(np.array(camera.matrix_world))
+    assert not np.allclose(matrices[0], matrices[-1])  # animated: the solved path moves
+    assert camera.data.lens == pytest.approx(35.0)  # the known lens on its 36 mm sensor
+    points = next(o for o in bpy.data.collections["Shot"].objects if o.type == "MESH")
+    with open(cloud, "rb") as f:
+        header = f.read(200).decode("ascii", "replace")
+    assert f"element vertex {len(points.data.vertices)}" in header  # the shot's cloud
