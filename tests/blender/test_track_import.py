@@ -207,7 +207,7 @@ def test_scene_set_up_moves_the_animated_camera_with_its_points(addon, tmp_path)
     """The plate's camera hangs from the reconstruction's origin: Set Origin moves its whole
     animation with the cloud, so at every frame it still sees the points where it did."""
     track = solved_shot(addon.core, frames=tuple(range(1001, 1007)), size=SIZE, focal=FOCAL)
-    plate = write_sequence(tmp_path, track.frames)
+    plate = write_sequence(addon.core, tmp_path, track.frames)
     imported = addon.importer.import_track(track, plate)
     (camera,) = imported.cameras
     assert camera.parent == imported.origin and imported.points.parent == imported.origin
