@@ -21,21 +21,9 @@ import os
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-
-
-@dataclass
-class Sequence:
-    """The `SequenceOptions` fields core.track reads."""
-
-    keyframe_step: int = 0
-    zoom: bool = False
-    lens_mm: float = 0.0
-    sensor_mm: float = 36.0
-    pair_graph: str = ""
 
 
 def _status_mb(field: str) -> float:
@@ -60,6 +48,7 @@ def main() -> None:
     import torch
 
     sys.path[:0] = [str(REPO), str(REPO / "tests")]
+    from core.frames import SequenceOptions
     from core.pipeline import JobParams
     from core.track import plan_keyframes, solve_track
     from demo.compare import camera_errors, similarity
@@ -69,7 +58,7 @@ def main() -> None:
     plate = tuple(int(v) for v in args.plate.split("x"))
     with tempfile.TemporaryDirectory() as folder:
         shot = make_shot(Path(folder), args.frames, plate)
-    options = Sequence(keyframe_step=args.keyframe_step)
+    options = SequenceOptions(keyframe_step=args.keyframe_step)
     shape = tuple(shot.views[0]["img"].shape[-2:])
     plan = plan_keyframes(args.frames, shape, options.keyframe_step, options.pair_graph)
 

@@ -15,6 +15,7 @@ from mathutils import Matrix
 from ..core.plan import PROPERTY_PREFIX as PROP
 
 if TYPE_CHECKING:
+    from ..core.cameras import BlenderCamera
     from ..core.images import Photo
     from ..core.plan import CameraPlan
 
@@ -23,18 +24,23 @@ UPRIGHT_JPEG_QUALITY = 92  # the packed upright copy of an EXIF-rotated JPEG
 
 def camera_object(plan: "CameraPlan") -> bpy.types.Object:
     """A camera object with the planned settings, pose and custom properties."""
-    bcam = plan.blender
-    data = bpy.data.cameras.new(plan.name)
+    return new_camera(plan.name, plan.blender, plan.clip, plan.display_size, plan.properties)
+
+
+def new_camera(name: str, bcam: "BlenderCamera", clip: tuple[float, float],
+               display_size: float, properties: dict) -> bpy.types.Object:
+    """A perspective camera object with `bcam`'s lens, sensor, shift and pose."""
+    data = bpy.data.cameras.new(name)
     data.type = "PERSP"
     data.sensor_fit = bcam.sensor_fit
     data.sensor_width, data.sensor_height = bcam.sensor_width, bcam.sensor_height
     data.lens = bcam.lens
     data.shift_x, data.shift_y = bcam.shift_x, bcam.shift_y
-    data.clip_start, data.clip_end = plan.clip
-    data.display_size = plan.display_size
-    obj = bpy.data.objects.new(plan.name, data)
+    data.clip_start, data.clip_end = clip
+    data.display_size = display_size
+    obj = bpy.data.objects.new(name, data)
     obj.matrix_world = Matrix(bcam.matrix_world.tolist())
-    for key, value in plan.properties.items():
+    for key, value in properties.items():
         obj[key] = value
     return obj
 

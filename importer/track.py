@@ -14,6 +14,7 @@ import numpy as np
 from mathutils import Matrix
 
 from ..core.plan import PROPERTY_PREFIX as PROP
+from .cameras import new_camera
 
 if TYPE_CHECKING:
     from ..core.plan import PlateBackground, TrackPlan
@@ -24,20 +25,9 @@ LINEAR = bpy.types.Keyframe.bl_rna.properties["interpolation"].enum_items["LINEA
 
 def camera_object(plan: "TrackPlan") -> bpy.types.Object:
     """The shot's camera with its first frame's settings, animated over every solved frame."""
-    first = plan.cameras[0]
-    data = bpy.data.cameras.new(plan.camera_name)
-    data.type = "PERSP"
-    data.sensor_fit = first.sensor_fit
-    data.sensor_width, data.sensor_height = first.sensor_width, first.sensor_height
-    data.lens = first.lens
-    data.shift_x, data.shift_y = first.shift_x, first.shift_y
-    data.clip_start, data.clip_end = plan.clip
-    data.display_size = plan.display_size
-    obj = bpy.data.objects.new(plan.camera_name, data)
-    obj.rotation_mode = "XYZ"
-    obj.matrix_world = Matrix(first.matrix_world.tolist())
-    for key, value in plan.properties.items():
-        obj[key] = value
+    obj = new_camera(plan.camera_name, plan.cameras[0], plan.clip, plan.display_size,
+                     plan.properties)
+    obj.rotation_mode = "XYZ"  # the keyed channels (_animate)
     obj[CONFIDENCE] = float(plan.confidence[0])
     _animate(obj, plan)
     return obj

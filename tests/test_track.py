@@ -6,12 +6,13 @@ a box room). Exact predictions make the aligner's starting point exact, so most 
 iterations (`niter=0`: the cameras are what the keyframe chain and the known-camera
 machinery make of the predictions); one test runs the full optimisation on noisy ones.
 """
-from dataclasses import dataclass
+from dataclasses import replace
 
 import numpy as np
 import pytest
 
 from core.errors import Cancelled, Dust3rError
+from core.frames import SequenceOptions
 from core.pairs import COMPLETE_UP_TO, graph_string, pair_indices, parse_graph, sequence_graph
 from core.pipeline import JobParams
 from core.track import (BATCH_FRAMES, alignment_bytes, keyframe_positions, plan_keyframes,
@@ -23,15 +24,9 @@ INIT_ONLY = JobParams(niter=0)
 NETWORK = (32, 64)  # (H, W) of the 64x36 plate's network images
 
 
-@dataclass
-class Sequence:
-    """The `SequenceOptions` fields core.track reads."""
-
-    keyframe_step: int = 4
-    zoom: bool = False
-    lens_mm: float = 0.0
-    sensor_mm: float = 36.0
-    pair_graph: str = ""
+def sequence(**changes) -> SequenceOptions:
+    """The shot's sequence options: a keyframe every 4th frame unless `changes` say otherwise."""
+    return replace(SequenceOptions(keyframe_step=4), **changes)
 
 
 def errors(shot, track):
@@ -129,7 +124,7 @@ def test_user_graph_overrides_the_automatic_one_and_bad_input_is_named():
 
 def test_shared_focal_track_matches_the_truth(shot):
     predictor = shot.predictor()
-    track = solve_track(shot.views[::-1], predictor, INIT_ONLY, Sequence())  # any order in
+    track = solve_track(shot.views[::-1], predictor, INIT_ONLY, sequence())  # any order in
     assert track.frames == tuple(shot.frames)
     assert track.keyframes == (1001, 1005, 1009, 1013, 1014)
     assert track.size == (64, 36) and track.c2w.shape == (14, 4, 4)
@@ -145,7 +140,7 @@ def test_shared_focal_track_matches_the_truth(shot):
 
 def test_zoom_solves_a_focal_per_frame(tmp_path):
     shot = make_shot(tmp_path, 10, focals=np.linspace(0.7, 1.0, 10))
-    track = solve_track(shot.views, shot.predictor(), INIT_ONLY, Sequence(zoom=True))
+    track = solve_track(shot.views, shot.predictor(), INIT_ONLY, sequence(zoom=True))
     assert_on_truth(shot, track)
     assert np.all(np.diff(track.focals) > 0)
 
@@ -155,7 +150,7 @@ def test_known_lens_is_kept_exactly(tmp_path, zoom):
     lens_mm, sensor_mm = 30.0, 36.0
     shot = make_shot(tmp_path, 10, focals=lens_mm / sensor_mm)
     track = solve_track(shot.views, shot.predictor(), INIT_ONLY,
-                        Sequence(lens_mm=lens_mm, sensor_mm=sensor_mm, zoom=zoom))
+                        sequence(lens_mm=lens_mm, sensor_mm=sensor_mm, zoom=zoom))
     assert np.all(track.focals == lens_mm / sensor_mm * 64)
     assert_on_truth(shot, track)
 
@@ -163,7 +158,7 @@ def test_known_lens_is_kept_exactly(tmp_path, zoom):
 def test_an_in_between_frame_follows_its_own_prediction_not_its_neighbours(tmp_path):
     jolt = 6  # between keyframes 4 and 8: a 2 degree shake of the camera on this frame only
     shot = make_shot(tmp_path, 10, shake={jolt: 2.0})
-    track = solve_track(shot.views, shot.predictor(), INIT_ONLY, Sequence())
+    track = solve_track(shot.views, shot.predictor(), INIT_ONLY, sequence())
     assert shot.frames[jolt] not in track.keyframes
     assert_on_truth(shot, track)
     rotation_deg = errors(shot, track)[0]
@@ -177,7 +172,7 @@ def test_an_in_between_frame_follows_its_own_prediction_not_its_neighbours(tmp_p
 
 def test_progress_counts_frames_and_cancel_stops_between_batches(shot):
     seen = []
-    solve_track(shot.views, shot.predictor(), INIT_ONLY, Sequence(),
+    solve_track(shot.views, shot.predictor(), INIT_ONLY, sequence(),
                 progress=lambda stage, done, total: seen.append((stage, done, total)))
     frames = [(done, total) for stage, done, total in seen if stage == "frames"]
     assert frames[0] == (0, 14) and frames[-1] == (14, 14)
@@ -186,7 +181,7 @@ def test_progress_counts_frames_and_cancel_stops_between_batches(shot):
 
     predictor = shot.predictor()
     with pytest.raises(Cancelled):
-        solve_track(shot.views, predictor, INIT_ONLY, Sequence(keyframe_step=2),
+        solve_track(shot.views, predictor, INIT_ONLY, sequence(keyframe_step=2),
                     cancel=lambda: len(predictor.calls) >= 2)
     assert len(predictor.calls) == 2  # the keyframes and one batch: then it stopped
 
@@ -194,5 +189,5 @@ def test_progress_counts_frames_and_cancel_stops_between_batches(shot):
 @pytest.mark.slow
 def test_optimised_track_of_noisy_predictions_matches_the_truth(tmp_path):
     shot = make_shot(tmp_path, 12)
-    track = solve_track(shot.views, shot.predictor(noise=0.01), JobParams(), Sequence())
+    track = solve_track(shot.views, shot.predictor(noise=0.01), JobParams(), sequence())
     assert_on_truth(shot, track)
