@@ -14,7 +14,7 @@ import numpy as np
 
 from ..core.plan import PROPERTY_PREFIX as PROP
 from . import cameras as cam_builder
-from .points import deselect_all
+from .points import colour_attribute_into, deselect_all, unlit_material
 
 if TYPE_CHECKING:
     from ..core.plan import DepthMeshPlan
@@ -60,32 +60,20 @@ def depth_mesh(plan: "DepthMeshPlan") -> bpy.types.Mesh:
 def photo_material(name: str, image: Optional[bpy.types.Image]) -> bpy.types.Material:
     """Unlit photo: `image` through the UV map into an Emission shader of strength 1 (without
     an image, the `Color` attribute)."""
-    mat = bpy.data.materials.new(name)
-    if bpy.app.version < (5, 0, 0):
-        mat.use_nodes = True  # 5.0 always has a tree (and deprecates the flag)
+    mat, emission = unlit_material(name)
+    if image is None:
+        colour_attribute_into(mat, emission)
+        return mat
     nodes, links = mat.node_tree.nodes, mat.node_tree.links
-    nodes.clear()
-    emission = nodes.new("ShaderNodeEmission")
-    emission.inputs["Strength"].default_value = 1.0
-    output = nodes.new("ShaderNodeOutputMaterial")
-    links.new(emission.outputs["Emission"], output.inputs["Surface"])
-    if image is not None:
-        uv = nodes.new("ShaderNodeUVMap")
-        uv.uv_map = UV_MAP
-        texture = nodes.new("ShaderNodeTexImage")
-        texture.image = image
-        texture.interpolation = "Linear"
-        texture.extension = "EXTEND"  # the outer half pixel repeats the photo's edge
-        links.new(uv.outputs["UV"], texture.inputs["Vector"])
-        links.new(texture.outputs["Color"], emission.inputs["Color"])
-        uv.location, texture.location = (-650, 0), (-450, 0)
-    else:
-        attribute = nodes.new("ShaderNodeAttribute")
-        attribute.attribute_type = "GEOMETRY"
-        attribute.attribute_name = COLOR
-        links.new(attribute.outputs["Color"], emission.inputs["Color"])
-        attribute.location = (-400, 0)
-    emission.location, output.location = (-150, 0), (100, 0)
+    uv = nodes.new("ShaderNodeUVMap")
+    uv.uv_map = UV_MAP
+    texture = nodes.new("ShaderNodeTexImage")
+    texture.image = image
+    texture.interpolation = "Linear"
+    texture.extension = "EXTEND"  # the outer half pixel repeats the photo's edge
+    links.new(uv.outputs["UV"], texture.inputs["Vector"])
+    links.new(texture.outputs["Color"], emission.inputs["Color"])
+    uv.location, texture.location = (-650, 0), (-450, 0)
     return mat
 
 

@@ -55,22 +55,35 @@ def deselect_all(mesh: bpy.types.Mesh) -> None:
 
 def points_material(name: str) -> bpy.types.Material:
     """Unlit photo colours: the point's `Color` attribute into an Emission shader."""
+    mat, emission = unlit_material(name)
+    colour_attribute_into(mat, emission)
+    mat.diffuse_color = (0.8, 0.8, 0.8, 1.0)
+    return mat
+
+
+def unlit_material(name: str) -> tuple[bpy.types.Material, bpy.types.Node]:
+    """A material whose surface is an Emission shader of strength 1 (shows its colour
+    unlit in Cycles and EEVEE), and that Emission node, for its colour input."""
     mat = bpy.data.materials.new(name)
     if bpy.app.version < (5, 0, 0):
         mat.use_nodes = True  # 5.0 always has a tree (and deprecates the flag)
-    nodes, links = mat.node_tree.nodes, mat.node_tree.links
+    nodes = mat.node_tree.nodes
     nodes.clear()
-    attribute = nodes.new("ShaderNodeAttribute")
-    attribute.attribute_type = "GEOMETRY"
-    attribute.attribute_name = COLOR
     emission = nodes.new("ShaderNodeEmission")
     emission.inputs["Strength"].default_value = 1.0
     output = nodes.new("ShaderNodeOutputMaterial")
-    links.new(attribute.outputs["Color"], emission.inputs["Color"])
-    links.new(emission.outputs["Emission"], output.inputs["Surface"])
-    attribute.location, emission.location, output.location = (-400, 0), (-150, 0), (100, 0)
-    mat.diffuse_color = (0.8, 0.8, 0.8, 1.0)
-    return mat
+    mat.node_tree.links.new(emission.outputs["Emission"], output.inputs["Surface"])
+    emission.location, output.location = (-150, 0), (100, 0)
+    return mat, emission
+
+
+def colour_attribute_into(mat: bpy.types.Material, emission: bpy.types.Node) -> None:
+    """The mesh's `Color` attribute as the Emission node's colour."""
+    attribute = mat.node_tree.nodes.new("ShaderNodeAttribute")
+    attribute.attribute_type = "GEOMETRY"
+    attribute.attribute_name = COLOR
+    mat.node_tree.links.new(attribute.outputs["Color"], emission.inputs["Color"])
+    attribute.location = (-400, 0)
 
 
 def points_node_group(name: str) -> bpy.types.NodeTree:
