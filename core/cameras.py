@@ -40,6 +40,15 @@ class PinholeCamera:
     cy: float
     c2w: np.ndarray  # [4, 4] camera-to-world, OpenCV camera axes
 
+    def __eq__(self, other: object) -> bool:
+        # The generated __eq__ compares field by field from Python 3.13 on, and the truth of
+        # an array comparison is ambiguous: the pose is compared by value here.
+        if not isinstance(other, PinholeCamera):
+            return NotImplemented
+        return (self.width, self.height, self.fx, self.fy, self.cx, self.cy) == \
+            (other.width, other.height, other.fx, other.fy, other.cx, other.cy) \
+            and np.array_equal(self.c2w, other.c2w)
+
     @property
     def K(self) -> np.ndarray:
         return np.array([[self.fx, 0.0, self.cx], [0.0, self.fy, self.cy], [0.0, 0.0, 1.0]])

@@ -16,6 +16,9 @@ MODIFIER = "DUSt3R Points"
 # Modifier inputs, in order (name, socket type, default); their identifiers come from the tree.
 INPUTS = (("Radius", "NodeSocketFloat", 0.01), ("Min Confidence", "NodeSocketFloat", 0.0),
           ("Material", "NodeSocketMaterial", None))
+# Blender 5.2 replaced the modifier's ID properties (`modifier["Socket_1"]`) with a typed
+# interface (`modifier.properties.inputs.Socket_1.value`).
+TYPED_MODIFIER_INPUTS = bpy.app.version >= (5, 2, 0)
 
 
 def points_mesh(name: str, xyz: np.ndarray, rgb_srgb: np.ndarray, confidence: np.ndarray,
@@ -126,17 +129,15 @@ def add_points_modifier(obj: bpy.types.Object, node_group: bpy.types.NodeTree,
                         min_confidence: float) -> bpy.types.Modifier:
     modifier = obj.modifiers.new(MODIFIER, "NODES")
     modifier.node_group = node_group
-    ids = _input_identifiers(node_group)
-    modifier[ids["Radius"]] = float(radius)
-    modifier[ids["Min Confidence"]] = float(min_confidence)
-    modifier[ids["Material"]] = material
+    for name, value in (("Radius", float(radius)), ("Min Confidence", float(min_confidence)),
+                        ("Material", material)):
+        _set_input(modifier, name, value)
     return modifier
 
 
 def set_points_input(obj: bpy.types.Object, name: str, value) -> None:
     """Change a live input ("Radius", "Min Confidence") of an imported cloud."""
-    modifier = obj.modifiers[MODIFIER]
-    modifier[_input_identifiers(modifier.node_group)[name]] = value
+    _set_input(obj.modifiers[MODIFIER], name, value)
     obj.update_tag()
 
 
@@ -147,7 +148,20 @@ def points_input(obj: bpy.types.Object, name: str, default=None):
     if modifier is None or modifier.node_group is None:
         return default
     identifier = _input_identifiers(modifier.node_group).get(name)
-    return default if identifier is None else modifier.get(identifier, default)
+    if identifier is None:
+        return default
+    if not TYPED_MODIFIER_INPUTS:
+        return modifier.get(identifier, default)
+    socket = getattr(modifier.properties.inputs, identifier, None)
+    return default if socket is None else socket.value
+
+
+def _set_input(modifier: bpy.types.Modifier, name: str, value) -> None:
+    identifier = _input_identifiers(modifier.node_group)[name]
+    if TYPED_MODIFIER_INPUTS:
+        getattr(modifier.properties.inputs, identifier).value = value
+    else:
+        modifier[identifier] = value
 
 
 def _input_identifiers(node_group: bpy.types.NodeTree) -> dict[str, str]:

@@ -184,9 +184,13 @@ def test_a_bad_plate_is_reported_before_the_model_loads(addon, checkpoint, plate
 
 
 def test_a_plate_from_the_panel_runs_through_the_pipeline(addon, checkpoint, plate):
-    """Up to `core.pipeline.run`: the import of a track into Blender is importer's."""
-    configure_plate(addon, checkpoint, plate, use_frame_end=True, frame_end=1003, niter=5)
+    """Up to `core.pipeline.run`: the import of a track into Blender is importer's. The
+    random weights see no geometry in noise, so the lens is given (a solved focal would be
+    implausible, which is an error: `test_track.py`)."""
+    configure_plate(addon, checkpoint, plate, use_frame_end=True, frame_end=1003, niter=5,
+                    lens_mm=36.0, sensor_mm=36.0)
     params = addon.operators.reconstruct.job_params(bpy.context)
     result = addon.core.pipeline.run(params)
     assert result.plate.frames == FRAMES
     assert result.track.frames == FRAMES[:3]
+    assert np.allclose(result.track.focals, 64.0)  # 36 mm on a 36 mm sensor 64 px wide
