@@ -5,6 +5,7 @@ command line prints it and exits non-zero. Anything else escaping the pipeline i
 """
 from __future__ import annotations
 
+import traceback
 from typing import Optional
 
 from .progress import Cancel
@@ -38,3 +39,13 @@ def raise_if_cancelled(cancel: Optional[Cancel]) -> None:
     """Raise `Cancelled` when the cancel callback says so (called between batches/iterations)."""
     if cancel is not None and cancel():
         raise Cancelled()
+
+
+def user_message(exc: BaseException) -> str:
+    """What the UI says of an exception: a `Dust3rError`'s own message; anything else is a
+    bug, whose traceback goes to the console (stderr) for the bug report."""
+    if isinstance(exc, Dust3rError):
+        return str(exc)
+    traceback.print_exception(exc)
+    return (f"Unexpected error ({type(exc).__name__}: {exc}); details on the system "
+            "console")

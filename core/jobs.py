@@ -10,12 +10,11 @@ import gc
 import queue
 import sys
 import threading
-import traceback
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Optional
 
 from . import pipeline
-from .errors import Cancelled, Dust3rError
+from .errors import Cancelled, Dust3rError, user_message
 from .progress import Cancel, StageProgress
 
 if TYPE_CHECKING:
@@ -132,12 +131,8 @@ class Job:
             result = self._work_fn(self._progress, self._cancel.is_set)
         except Cancelled:
             self._events.put(Event("cancelled"))
-        except Dust3rError as exc:
-            self._events.put(Event("error", message=str(exc)))
-        except Exception as exc:  # a bug: say so, with the trace on the console
-            traceback.print_exc()
-            self._events.put(Event("error", message=f"Unexpected error ({type(exc).__name__}: "
-                                                    f"{exc}); details on the system console"))
+        except Exception as exc:  # a bug's traceback goes to the console
+            self._events.put(Event("error", message=user_message(exc)))
         else:
             self._events.put(Event("done", result=result))
 

@@ -108,8 +108,7 @@ class DUST3R_OT_reconstruct(bpy.types.Operator):
             context.window_manager.event_timer_remove(self._timer)
             return {"FINISHED"}
         if event.type == "ESC" and event.value == "PRESS":
-            self._job.cancel()
-            tasks.status("reconstruct").stage = "cancelling"
+            tasks.cancel("reconstruct")
             return {"RUNNING_MODAL"}
         return {"PASS_THROUGH"}
 
@@ -137,12 +136,7 @@ class DUST3R_OT_cancel(bpy.types.Operator):
     kind: EnumProperty(name="Task", items=KINDS, default="reconstruct")
 
     def execute(self, context):
-        job = jobs.active(self.kind)
-        if job is None or not job.running:
-            return {"CANCELLED"}
-        job.cancel()
-        tasks.status(self.kind).stage = "cancelling"
-        return {"FINISHED"}
+        return {"FINISHED"} if tasks.cancel(self.kind) else {"CANCELLED"}
 
 
 CLASSES = (DUST3R_OT_reconstruct, DUST3R_OT_cancel)

@@ -10,8 +10,10 @@ from typing import Callable, Optional
 import bpy
 
 from ..core import jobs
+from ..core.errors import user_message
 
 POLL_INTERVAL = 0.1  # seconds
+CANCELLING = "cancelling"
 
 
 def status(kind: str):
@@ -28,13 +30,15 @@ def poll(kind: str, on_done: Callable[[object], str], final_stage: str = "finish
          ) -> Optional[float]:
     """Apply the events of the `kind` task; returns the delay to the next poll, or None once
     it has ended. `on_done(result)` runs on the main thread and returns the result message;
-    the poll before it shows `final_stage` so that the UI can draw it first."""
+    the poll before it shows `final_stage` so that the UI can draw it first. Once a cancel
+    is asked for, the stage stays "cancelling" until the task ends."""
     job = jobs.active(kind)
     task = status(kind)
     if job is None:  # cancelled by a file load or by disabling the add-on
         task.running = False
         return None
-    for event in job.events():
+    events = job.events()
+    for event in events:
         if event.kind == "progress":
             task.stage, task.done, task.total = event.stage, event.done, event.total
             continue
@@ -42,23 +46,38 @@ def poll(kind: str, on_done: Callable[[object], str], final_stage: str = "finish
             # Show the last stage before the (blocking) on_done, then apply it next time.
             task.stage, task.done, task.total = final_stage, 0, 1
             job.requeue(event)
-            _redraw()
+            redraw()
             return 0.01
         jobs.clear(kind)
         task.running = False
         if event.kind == "done":
             try:
                 task.message = on_done(event.result)
-            except Exception as exc:  # noqa: BLE001 - shown to the user, scene left as it was
-                task.error = f"{type(exc).__name__}: {exc}" if not str(exc) else str(exc)
+            except Exception as exc:  # the scene is left as it was
+                task.error = user_message(exc)
         elif event.kind == "cancelled":
             task.message = "Cancelled"
         else:
             task.error = event.message
-        _redraw()
+        redraw()
         return None
-    _redraw()
+    if job.cancel_requested and task.stage != CANCELLING:
+        task.stage, task.done, task.total = CANCELLING, 0, 0
+    elif not events:
+        return POLL_INTERVAL  # nothing new to draw
+    redraw()
     return POLL_INTERVAL
+
+
+def cancel(kind: str) -> bool:
+    """Ask the running task of `kind` to stop (the Cancel button, ESC); False when none runs."""
+    job = jobs.active(kind)
+    if job is None or not job.running:
+        return False
+    job.cancel()
+    status(kind).stage = CANCELLING
+    redraw()
+    return True
 
 
 def start_timer(fn: Callable[[], Optional[float]]) -> None:
@@ -67,9 +86,15 @@ def start_timer(fn: Callable[[], Optional[float]]) -> None:
         bpy.app.timers.register(fn, first_interval=POLL_INTERVAL, persistent=True)
 
 
-def _redraw() -> None:
+def redraw() -> None:
+    """Redraw where the task status is drawn: the 3D Views' sidebars and the Preferences.
+    Only those regions: redrawing a whole 3D View (its viewport) on every poll starves the
+    UI while the worker computes."""
     wm = bpy.context.window_manager
     for window in wm.windows if wm else ():
         for area in window.screen.areas:
-            if area.type in ("VIEW_3D", "PREFERENCES"):
-                area.tag_redraw()
+            if area.type not in ("VIEW_3D", "PREFERENCES"):
+                continue
+            for region in area.regions:
+                if region.type == ("UI" if area.type == "VIEW_3D" else "WINDOW"):
+                    region.tag_redraw()

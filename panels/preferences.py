@@ -10,7 +10,7 @@ from ..operators.setup import (DUST3R_OT_download_model, DUST3R_OT_install_depen
                                DUST3R_OT_unload_model)
 from ..tool import preferences as tool_prefs
 from .properties import enum_items
-from .widgets import task_row
+from .widgets import task_row, wrapped_label
 
 RUN = JobParams()  # the defaults
 
@@ -60,7 +60,7 @@ class DUST3R_AP_preferences(bpy.types.AddonPreferences):
         row.operator(DUST3R_OT_install_dependencies.bl_idname, icon="IMPORT")
         task_row(box, status.install, "install")
         if not bpy.app.online_access:
-            box.label(text="Online access is off (Preferences > System > Network)", icon="INFO")
+            wrapped_label(box, "Online access is off (Preferences > System > Network)", "INFO")
         box.prop(self, "python_path")
 
         box = layout.box()
@@ -74,7 +74,7 @@ class DUST3R_AP_preferences(bpy.types.AddonPreferences):
             row.enabled = not status.download.running
             row.operator(DUST3R_OT_download_model.bl_idname, icon="URL")
             task_row(box, status.download, "download")
-        box.label(text=options.MODEL_LICENCE, icon="ERROR")
+        wrapped_label(box, options.MODEL_LICENCE, "ERROR")
         row = box.row()
         row.prop(self, "device")
         row.prop(self, "precision")

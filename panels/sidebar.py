@@ -12,7 +12,7 @@ from ..operators.photos import DUST3R_OT_add_photos, DUST3R_OT_clear_photos, DUS
 from ..operators.reconstruct import DUST3R_OT_reconstruct
 from ..operators.scene_setup import DUST3R_OT_set_floor, DUST3R_OT_set_origin, DUST3R_OT_set_scale
 from ..tool import photos, plate, preferences, scene_setup, settings
-from .widgets import task_row
+from .widgets import task_row, wrapped_label
 
 
 class DUST3R_UL_photos(bpy.types.UIList):
@@ -117,7 +117,7 @@ def draw_plate(layout, s) -> None:
         layout.prop(s, "plate", text="")
     else:
         layout.template_ID(s, "movie_clip", open="clip.open")
-    layout.label(text=plate.plate_note(s))
+    wrapped_label(layout, plate.plate_note(s))
     header, body = layout.panel("dust3r_sequence", default_closed=False)
     header.label(text="Sequence")
     if not body:
@@ -150,13 +150,13 @@ def draw_pairs(box, s, n_photos) -> None:
             row.prop(s, "noncyclic")
     elif s.scene_graph == "oneref":
         box.prop(s, "reference")
-    if n_photos is None:  # a plate's keyframes are counted when it runs
+    if not n_photos:  # a plate's keyframes are counted when it runs; no photos, no pairs
         return
-    graph, n = settings.scene_graph(s), max(n_photos, 1)
+    graph = settings.scene_graph(s)
     try:
-        box.label(text=f"{len(pair_indices(n, fit_graph(graph, n)))} image pairs")
+        box.label(text=f"{len(pair_indices(n_photos, fit_graph(graph, n_photos)))} image pairs")
     except ValueError as exc:
-        box.label(text=str(exc), icon="ERROR")
+        wrapped_label(box, str(exc), "ERROR")
 
 
 def draw_known_cameras(box, s, context, n_photos) -> None:
@@ -167,7 +167,7 @@ def draw_known_cameras(box, s, context, n_photos) -> None:
         box.label(text=f"{n_cams} cameras selected")
     known_poses = s.use_known_cameras and s.known_mode != "lens"
     for note in notes(settings.scene_graph(s), n_photos, known_poses) if n_photos else ():
-        box.label(text=note, icon="INFO")
+        wrapped_label(box, note, "INFO")
 
 
 class DUST3R_PT_scene_setup(bpy.types.Panel):

@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 from blender_helpers import scene_state, write_photo
 from PIL import Image
-from test_operators import FakeLayout, checkpoint, configure, no_disk, status  # noqa: F401
+from test_operators import (FakeLayout, checkpoint, configure, drawn_paragraphs,  # noqa: F401
+                            no_disk, status)
 
 import bpy
 
@@ -84,8 +85,7 @@ def test_a_masked_run_names_the_unmasked_photos_under_its_result(addon, checkpoi
                    "photo2.jpg"
     log = []
     addon.panels.widgets.task_row(FakeLayout(log), status(), "reconstruct")
-    labels = [(kw.get("text"), kw.get("icon")) for name, _, kw in log if name == "label"]
-    assert labels == [(summary, "CHECKMARK"), (note, "INFO")]
+    assert drawn_paragraphs(log) == [(summary, "CHECKMARK"), (note, "INFO")]
     # Every pixel passes (no threshold, no clean-up): photo1 gives exactly its kept half.
     points = next(o for o in bpy.data.objects if o.type == "MESH")
     index = np.empty(len(points.data.vertices), np.int32)

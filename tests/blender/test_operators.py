@@ -106,6 +106,51 @@ def test_cancel_half_way_leaves_the_scene_unchanged(addon, checkpoint, tmp_path,
     assert bpy.ops.dust3r.cancel() == {"CANCELLED"}  # nothing left to cancel
 
 
+def test_cancelling_stays_shown_until_the_run_ends(addon, pump):
+    """The worker reports progress until it reaches its next cancel check: none of it may
+    hide that the cancel was taken."""
+    jobs, tasks = addon.core.jobs, addon.operators.tasks
+    asked, go_on = threading.Event(), threading.Event()
+
+    def work(progress, cancel):
+        progress("align", 1, 300)
+        asked.wait(5)
+        for step in range(2, 6):  # still busy with the iteration it was in
+            progress("align", step, 300)
+            go_on.wait(0.02)
+        raise addon.core.errors.Cancelled()
+
+    jobs.start_task("reconstruct", work)
+    tasks.reset("reconstruct")
+    tasks.start_timer(addon.operators.reconstruct.poll_job)
+    pump(until=lambda: status().stage == "align")
+    assert bpy.ops.dust3r.cancel() == {"FINISHED"}
+    asked.set()
+    seen = []
+    pump(until=lambda: seen.append((status().running, status().stage)) and False)
+    assert seen and all(stage == "cancelling" for running, stage in seen if running)
+    assert status().message == "Cancelled" and not status().running
+
+
+def test_an_unexpected_import_failure_prints_its_traceback(addon, checkpoint, photos, pump,
+                                                           monkeypatch, capsys):
+    """A bug in the import is reported in the panel and its traceback reaches the console
+    (for the bug report); nothing is left in the scene."""
+    def broken(*args, **kwargs):
+        raise ZeroDivisionError("an importer bug")
+
+    monkeypatch.setattr(addon.importer, "import_result", broken)
+    configure(addon, checkpoint, photos)
+    before = scene_state()
+    assert bpy.ops.dust3r.reconstruct(mode="ASYNC") == {"FINISHED"}
+    pump()
+    assert status().error == ("Unexpected error (ZeroDivisionError: an importer bug); details "
+                              "on the system console")
+    err = capsys.readouterr().err
+    assert "Traceback (most recent call last)" in err and "in broken" in err
+    assert scene_state() == before
+
+
 def test_a_corrupt_photo_gives_a_clear_error_and_no_change(addon, checkpoint, photos, pump):
     bad = photos[0].parent / "broken.jpg"
     bad.write_bytes(b"\xff\xd8\xff\xe0 this is not really a JPEG")
@@ -258,6 +303,21 @@ class FakeLayout:
         return call
 
 
+def drawn_paragraphs(log) -> list[tuple[str, str]]:
+    """The (text, icon) of each wrapped label in a FakeLayout's log: its lines joined (a
+    line break inside a long path is joined without its space)."""
+    out = []
+    for name, _, kw in log:
+        if name != "label":
+            continue
+        if kw.get("icon") == "BLANK1" and out:
+            text, icon = out[-1]
+            out[-1] = (text + ("" if text.endswith(("/", "_")) else " ") + kw["text"], icon)
+        else:
+            out.append((kw.get("text"), kw.get("icon")))
+    return out
+
+
 def draw_texts(draw, self_, context=None) -> list[str]:
     """The texts a draw() function puts in a layout."""
     log = []
@@ -299,7 +359,7 @@ def test_the_panel_and_the_preferences_draw_from_cached_values(addon, checkpoint
         import os
         m.setattr(os, "listdir", lambda *a: (_ for _ in ()).throw(AssertionError("listed")))
         labels = draw_texts(panel, {})
-        prefs_texts = " | ".join(draw_texts(type(prefs).draw, prefs_values(prefs)))
+        prefs_texts = " ".join(draw_texts(type(prefs).draw, prefs_values(prefs)))  # wrapped
     assert "3 photos" in labels and "4 image pairs" in labels  # swin-1-noncyclic: 0-1, 1-2
     assert "Checking the Python packages..." in prefs_texts  # not probed yet
     assert "CC BY-NC-SA 4.0" in prefs_texts
@@ -327,7 +387,46 @@ def test_the_panel_says_when_two_photos_skip_the_iterations(addon, checkpoint, p
     configure(addon, checkpoint, photos, scene_graph="swin", window=5)
     labels = draw_texts(addon.panels.sidebar.DUST3R_PT_reconstruct.draw, {})
     assert "6 image pairs" in labels  # swin-5 on 3 photos: swin-2, no photo paired with itself
-    assert any("swin-5 with 3 photos pairs photos with themselves" in t for t in labels)
+    assert "swin-5 with 3 photos pairs photos with themselves" in " ".join(labels)  # wrapped
+
+
+def test_no_photos_count_no_pairs(addon, checkpoint):
+    configure(addon, checkpoint, [])
+    labels = draw_texts(addon.panels.sidebar.DUST3R_PT_reconstruct.draw, {})
+    assert "0 photos" in labels and not any("image pairs" in t for t in labels)
+
+
+def test_text_lines_break_at_spaces_and_long_paths_after_a_slash(addon):
+    text_lines = addon.panels.widgets.text_lines
+    assert text_lines("one two three four", 9, len) == ["one two", "three", "four"]
+    assert text_lines("short", 9, len) == ["short"]
+    assert text_lines("see /a/long/folder/name.jpg now", 12, len) == [
+        "see", "/a/long/", "folder/", "name.jpg now"]
+    assert text_lines("abcdefghij", 4, len) == ["abcd", "efgh", "ij"]  # no place to break
+
+
+def test_every_message_in_the_panel_fits_the_sidebar(addon, checkpoint, photos):
+    """Results, notes and errors wrap at the sidebar's width: none is cut in its middle."""
+    widgets = addon.panels.widgets
+    configure(addon, checkpoint, photos)
+    task = status()
+    note = ("3 photos ran without a mask: photo0.jpg, photo1.jpg, photo2.jpg (no file of "
+            "their name in /a/very/long/folder/of/masks/that/does/not/fit/in/the/sidebar/)")
+    cases = {"message": ("6 photos, 15 pairs, 21.3 s: 1,153,827 points and 6 cameras in "
+                         "DUSt3R photos", "CHECKMARK"),
+             "error": ("The keyframes were solved with a focal of 1.19e-05 pixels for a "
+                       "64x48 plate, which no lens gives: give the known lens", "ERROR")}
+    for field, (text, icon) in cases.items():
+        task.message = task.error = ""
+        setattr(task, field, text + ("\n" + note if field == "message" else ""))
+        log = []
+        widgets.task_row(FakeLayout(log), task, "reconstruct")
+        labels = [kw["text"] for name, _, kw in log if name == "label"]
+        assert len(labels) > 2 and all(widgets.text_width(t) <= widgets.label_width()
+                                       for t in labels)
+        expected = [(text, icon)] + ([(note, "INFO")] if field == "message" else [])
+        assert drawn_paragraphs(log) == expected
+    task.message = task.error = ""
 
 
 def test_unload_model_frees_the_cache(addon, monkeypatch):
