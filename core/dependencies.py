@@ -7,6 +7,7 @@ pipeline is about to run. No bpy here: the preferences call these functions.
 """
 from __future__ import annotations
 
+import contextlib
 import importlib.machinery
 import importlib.metadata
 import importlib.util
@@ -14,7 +15,7 @@ import os
 import subprocess
 import sys
 from dataclasses import dataclass
-from typing import Callable, Optional, Sequence
+from typing import Callable, Iterator, Optional, Sequence
 
 from .errors import Cancelled, Dust3rError
 
@@ -61,6 +62,23 @@ class Package:
         if tag.startswith("cu") and tag[2:].isdigit() and len(tag) >= 4:
             return f"CUDA {tag[2:-1]}.{tag[-1]}"  # cu128 -> CUDA 12.8
         return tag
+
+
+@contextlib.contextmanager
+def without_triton() -> Iterator[None]:
+    """Inside, `import triton` fails as if it were not installed (unless it is imported
+    already). torch's CUDA wheels for Linux bring triton, whose own LLVM segfaults the process
+    when it loads after Mesa's libLLVM (a Mesa desktop, an EGL render); the pipeline never
+    compiles kernels, and torch remembers that triton is missing (measured: Blender 5.3 as a
+    module, torch 2.13.0+cu130)."""
+    blocked = "triton" not in sys.modules
+    if blocked:
+        sys.modules["triton"] = None  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        if blocked and sys.modules.get("triton", False) is None:
+            del sys.modules["triton"]
 
 
 def add_paths(*folders: str) -> None:

@@ -213,8 +213,8 @@ class DepthMeshPlan:
     faces: np.ndarray  # [F, 4] int32 vertex indices, counter-clockwise seen from the camera
     pixels: np.ndarray  # [V, 2] int32 network pixel (column, row) of each vertex
     confidence: np.ndarray  # [V] float32 raw network confidence
-    # [V, 3] float32 sRGB colour of the network image (0.5 without colours) where the mesh
-    # is not `textured`; [0, 3] where it is
+    # [V, 3] float32 sRGB colour of the network image (0.5 without colours): what Solid
+    # shading shows, and renders where the mesh is not `textured`
     rgb: np.ndarray
 
 
@@ -281,9 +281,7 @@ def depth_mesh(scene: "Scene", n: int, world: np.ndarray, stride: int = 1,
         uv_photo, (width, height) = pixels.astype(np.float64), scene.image_size(n)
     uv = np.stack([(uv_photo[:, 0] + 0.5) / width, 1.0 - (uv_photo[:, 1] + 0.5) / height], -1)
     textured = photo is not None and os.path.isfile(photo.path)
-    if textured:
-        rgb = np.zeros((0, 3), np.float32)
-    elif scene.colors is None:
+    if scene.colors is None:
         rgb = np.full((len(pixels), 3), 0.5, np.float32)
     else:
         rgb = np.asarray(scene.colors[n], np.float32)[pixels[:, 1], pixels[:, 0]]

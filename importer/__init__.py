@@ -91,13 +91,14 @@ def import_plan(plan: Union[ImportPlan, TrackPlan], *,
     existing = _datablocks()
     restore = _scene_state(target)
     try:
-        if isinstance(plan, TrackPlan):
-            return _build_track(plan, target)
-        return _build(plan, target)
+        imported = _build_track(plan, target) if isinstance(plan, TrackPlan) \
+            else _build(plan, target)
     except BaseException:
         _remove_new(existing)
         _restore(target, restore)
         raise
+    point_builder.show_colours_in_solid_shading()
+    return imported
 
 
 def reconstruct(params: JobParams, *, target: Optional["bpy.types.Scene"] = None,

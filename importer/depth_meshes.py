@@ -21,7 +21,9 @@ if TYPE_CHECKING:
 
 UV_MAP = "UVMap"
 CONFIDENCE = "confidence"
-COLOR = "Color"  # only on meshes without their photo: the network image's colours
+# The network image's colours: what Solid shading shows (colour type Attribute), and what
+# renders show of a mesh whose photo is gone
+COLOR = "Color"
 
 
 def depth_mesh(plan: "DepthMeshPlan") -> bpy.types.Mesh:
@@ -39,19 +41,17 @@ def depth_mesh(plan: "DepthMeshPlan") -> bpy.types.Mesh:
     mesh.polygons.foreach_set("loop_start", np.arange(0, len(corners), 4, dtype=np.int32))
     mesh.uv_layers.new(name=UV_MAP)
     mesh.attributes.new(CONFIDENCE, "FLOAT", "POINT")
-    if not plan.textured:
-        mesh.color_attributes.new(COLOR, "BYTE_COLOR", "POINT")
+    mesh.color_attributes.new(COLOR, "BYTE_COLOR", "POINT")
     # Re-fetch by name: a reference dangles once another attribute is added (segfault).
     mesh.uv_layers[UV_MAP].data.foreach_set(
         "uv", np.ascontiguousarray(plan.uv[corners], np.float32).ravel())
     mesh.attributes[CONFIDENCE].data.foreach_set(
         "value", np.ascontiguousarray(plan.confidence, np.float32))
-    if not plan.textured:
-        rgba = np.ones((len(plan.vertices), 4), np.float32)
-        rgba[:, :3] = plan.rgb
-        mesh.attributes[COLOR].data.foreach_set("color_srgb", rgba.ravel())
-        mesh.color_attributes.active_color_name = COLOR
-        mesh.color_attributes.render_color_index = mesh.color_attributes.active_color_index
+    rgba = np.ones((len(plan.vertices), 4), np.float32)
+    rgba[:, :3] = plan.rgb
+    mesh.attributes[COLOR].data.foreach_set("color_srgb", rgba.ravel())
+    mesh.color_attributes.active_color_name = COLOR
+    mesh.color_attributes.render_color_index = mesh.color_attributes.active_color_index
     mesh.update(calc_edges=True)
     deselect_all(mesh)
     return mesh

@@ -15,7 +15,9 @@ IMAGE_INDEX = "image_index"
 MODIFIER = "DUSt3R Points"
 # Modifier inputs, in order (name, socket type, default); their identifiers come from the tree.
 INPUTS = (("Radius", "NodeSocketFloat", 0.01), ("Min Confidence", "NodeSocketFloat", 0.0),
-          ("Material", "NodeSocketMaterial", None))
+          ("Material", "NodeSocketMaterial", None),
+          # A random subset in the viewport (about 220 bytes a point there); renders show all
+          ("Viewport Points", "NodeSocketInt", 2_000_000))
 # Blender 5.2 replaced the modifier's ID properties (`modifier["Socket_1"]`) with a typed
 # interface (`modifier.properties.inputs.Socket_1.value`).
 TYPED_MODIFIER_INPUTS = bpy.app.version >= (5, 2, 0)
@@ -90,7 +92,12 @@ def colour_attribute_into(mat: bpy.types.Material, emission: bpy.types.Node) -> 
 
 
 def points_node_group(name: str) -> bpy.types.NodeTree:
-    """Mesh to Points of the vertices whose confidence reaches the threshold, with a material."""
+    """The vertices whose confidence reaches the threshold: render points of the radius, and
+    in the viewport a small square of the point's diameter each, randomly turned.
+
+    Workbench (Solid shading) draws point clouds in their material's single viewport colour;
+    a mesh derived from the points mesh keeps its active `Color` attribute, which Solid
+    shading shows with colour type Attribute. Renders get true points (spheres in Cycles)."""
     ng = bpy.data.node_groups.new(name, "GeometryNodeTree")
     ng.is_modifier = True
     ng.interface.new_socket(name="Geometry", in_out="INPUT", socket_type="NodeSocketGeometry")
@@ -98,30 +105,103 @@ def points_node_group(name: str) -> bpy.types.NodeTree:
         socket = ng.interface.new_socket(name=socket_name, in_out="INPUT", socket_type=socket_type)
         if default is not None:
             socket.default_value = default
-            socket.min_value = 0.0
+            socket.min_value = 0
     ng.interface.new_socket(name="Geometry", in_out="OUTPUT", socket_type="NodeSocketGeometry")
+    tree = _Tree(ng)
+    group_in = tree.node("NodeGroupInput")
+    geometry, radius = group_in.outputs["Geometry"], group_in.outputs["Radius"]
 
-    nodes, links = ng.nodes, ng.links
-    group_in, group_out = nodes.new("NodeGroupInput"), nodes.new("NodeGroupOutput")
-    conf = nodes.new("GeometryNodeInputNamedAttribute")
-    conf.data_type = "FLOAT"
-    conf.inputs["Name"].default_value = CONFIDENCE
-    compare = nodes.new("FunctionNodeCompare")
-    compare.data_type, compare.operation = "FLOAT", "GREATER_EQUAL"
-    to_points = nodes.new("GeometryNodeMeshToPoints")
-    to_points.mode = "VERTICES"
-    set_material = nodes.new("GeometryNodeSetMaterial")
-    links.new(conf.outputs["Attribute"], compare.inputs[0])  # A
-    links.new(group_in.outputs["Min Confidence"], compare.inputs[1])  # B
-    links.new(group_in.outputs["Geometry"], to_points.inputs["Mesh"])
-    links.new(compare.outputs["Result"], to_points.inputs["Selection"])
-    links.new(group_in.outputs["Radius"], to_points.inputs["Radius"])
-    links.new(to_points.outputs["Points"], set_material.inputs["Geometry"])
-    links.new(group_in.outputs["Material"], set_material.inputs["Material"])
-    links.new(set_material.outputs["Geometry"], group_out.inputs["Geometry"])
-    for x, node in enumerate((group_in, conf, compare, to_points, set_material, group_out)):
-        node.location = (x * 220 - 600, 0)
+    confidence = tree.node("GeometryNodeInputNamedAttribute", data_type="FLOAT",
+                           Name=CONFIDENCE).outputs["Attribute"]
+    shown = tree.node("FunctionNodeCompare", data_type="FLOAT", operation="GREATER_EQUAL",
+                      inputs=(confidence, group_in.outputs["Min Confidence"])).outputs["Result"]
+    points = tree.node("GeometryNodeMeshToPoints", mode="VERTICES", Mesh=geometry,
+                       Selection=shown, Radius=radius).outputs["Points"]
+
+    # The viewport: a random share of the shown points, at most "Viewport Points" of them.
+    count = tree.node("GeometryNodeAttributeDomainSize", component="MESH",
+                      Geometry=geometry).outputs["Point Count"]
+    share = tree.node("ShaderNodeMath", operation="DIVIDE", use_clamp=True,
+                      inputs=(group_in.outputs["Viewport Points"], count)).outputs[0]
+    sampled = tree.output(tree.node("FunctionNodeRandomValue", data_type="BOOLEAN",
+                                    Probability=share))
+    kept = tree.node("FunctionNodeBooleanMath", operation="AND",
+                     inputs=(shown, sampled)).outputs[0]
+    dropped = tree.node("FunctionNodeBooleanMath", operation="NOT", inputs=(kept,)).outputs[0]
+    mesh = tree.node("GeometryNodeDeleteGeometry", domain="POINT", Geometry=geometry,
+                     Selection=dropped).outputs[0]
+    diameter = tree.node("ShaderNodeMath", operation="MULTIPLY",
+                         inputs=(radius, 2.0)).outputs[0]
+    direction = tree.output(tree.node("FunctionNodeRandomValue", data_type="FLOAT_VECTOR",
+                                      Min=(-1.0, -1.0, -1.0), Max=(1.0, 1.0, 1.0)))
+    side = tree.scaled(tree.node("ShaderNodeVectorMath", operation="NORMALIZE",
+                                 inputs=(direction,)).outputs[0], diameter)
+    edges = tree.node("GeometryNodeExtrudeMesh", mode="VERTICES", Mesh=mesh,
+                      Offset=side).outputs["Mesh"]  # an edge from every point
+    ends = tree.node("GeometryNodeInputMeshEdgeVertices")
+    along = tree.node("ShaderNodeVectorMath", operation="SUBTRACT",
+                      inputs=(ends.outputs["Position 2"], ends.outputs["Position 1"])).outputs[0]
+    across = tree.node("ShaderNodeVectorMath", operation="CROSS_PRODUCT",
+                       inputs=(along, (0.36, 0.48, 0.8))).outputs[0]
+    other_side = tree.scaled(tree.node("ShaderNodeVectorMath", operation="NORMALIZE",
+                                       inputs=(across,)).outputs[0], diameter)
+    squares = tree.node("GeometryNodeExtrudeMesh", mode="EDGES", Mesh=edges,
+                        Offset=other_side).outputs["Mesh"]  # each edge swept into a square
+
+    viewport = tree.node("GeometryNodeIsViewport").outputs[0]
+    chosen = tree.node("GeometryNodeSwitch", input_type="GEOMETRY",
+                       inputs=(viewport, points, squares)).outputs[0]
+    coloured = tree.node("GeometryNodeSetMaterial", Geometry=chosen,
+                         Material=group_in.outputs["Material"]).outputs["Geometry"]
+    tree.node("NodeGroupOutput", inputs=(coloured,))
     return ng
+
+
+class _Tree:
+    """Terse node building: `node(type, prop=..., Socket=link-or-value, inputs=(...))`;
+    nodes are laid out left to right in the order they are made."""
+
+    def __init__(self, node_group: bpy.types.NodeTree) -> None:
+        self.nodes, self.links = node_group.nodes, node_group.links
+
+    def node(self, kind: str, inputs: tuple = (), **settings) -> bpy.types.Node:
+        node = self.nodes.new(kind)
+        node.location = (len(self.nodes) * 180 - 1200, 0)
+        for key, value in settings.items():
+            if key[0].isupper():  # an input socket by name
+                self._connect(node.inputs[key], value)
+            else:
+                setattr(node, key, value)
+        for socket, value in zip(node.inputs, inputs) if inputs else ():
+            self._connect(socket, value)
+        return node
+
+    @staticmethod
+    def output(node: bpy.types.Node) -> bpy.types.NodeSocket:
+        """The node's output for its data type (4.x keeps one per type, the others hidden)."""
+        return next(socket for socket in node.outputs if socket.enabled)
+
+    def scaled(self, vector: bpy.types.NodeSocket, factor: bpy.types.NodeSocket
+               ) -> bpy.types.NodeSocket:
+        return self.node("ShaderNodeVectorMath", operation="SCALE", Vector=vector,
+                         Scale=factor).outputs[0]
+
+    def _connect(self, socket: bpy.types.NodeSocket, value) -> None:
+        if isinstance(value, bpy.types.NodeSocket):
+            self.links.new(value, socket)
+        else:
+            socket.default_value = value
+
+
+def show_colours_in_solid_shading() -> None:
+    """Solid shading's default colour type (Material) draws the points grey; colour type
+    Attribute shows the `Color` of the points and the depth meshes. Set in every 3D View of
+    the file that is at the default (another colour type is the user's choice and stays)."""
+    for screen in bpy.data.screens:
+        for area in screen.areas:
+            for space in area.spaces:
+                if space.type == "VIEW_3D" and space.shading.color_type == "MATERIAL":
+                    space.shading.color_type = "VERTEX"  # "Attribute" in the UI
 
 
 def add_points_modifier(obj: bpy.types.Object, node_group: bpy.types.NodeTree,

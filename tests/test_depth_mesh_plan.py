@@ -77,7 +77,8 @@ def test_vertices_are_the_scenes_points_in_blender_world_and_uvs_their_photo_pix
     seen = plan.cameras[0].camera.project(true_points[v, u])[:, :2]
     np.testing.assert_allclose(seen, uv_pixels, atol=1e-3 * W0)
     np.testing.assert_allclose(mesh.confidence, scene.confidence[0][v, u])
-    assert mesh.rgb.shape == (0, 3)  # the photo shows instead
+    # Renders show the photo; Solid shading shows the network image's colours.
+    np.testing.assert_allclose(mesh.rgb, scene.colors[0][v, u])
 
 
 def test_the_grid_takes_every_stride_th_pixel_and_reaches_the_last_row_and_column():

@@ -11,6 +11,11 @@
     clean        removal of floaters seen in front of other cameras' depth
     aligner      global_align(): all of the above -> core.scene.Scene
 """
-from .aligner import global_align
+from ..dependencies import without_triton
+
+with without_triton():
+    import roma  # noqa: F401 - roma imports torch._dynamo, which imports triton when present
+
+from .aligner import global_align  # noqa: E402
 
 __all__ = ["global_align"]

@@ -15,7 +15,8 @@ from checkpoints import write_pth
 
 import bpy
 
-CLI = Path(__file__).resolve().parents[2] / "cli.py"
+REPO = Path(__file__).resolve().parents[2]
+CLI = REPO / "cli.py"
 
 
 def run_cli(*args, tmp_path) -> subprocess.CompletedProcess:
@@ -551,3 +552,31 @@ def test_cli_solves_a_plate_into_one_animated_camera_and_its_cloud(tmp_path):
     with open(cloud, "rb") as f:
         header = f.read(200).decode("ascii", "replace")
     assert f"element vertex {len(points.data.vertices)}" in header  # the shot's cloud
+
+
+TRITON_SCRIPT = r"""
+import importlib, sys
+sys.path[:0] = [sys.argv[1], sys.argv[1] + "/tests"]
+import bpy
+from cli import main
+from demo.render import render_scene
+render_scene(sys.argv[2] + "/room", n_views=2, width=64, height=48, samples=1)  # EGL: Mesa
+sys.exit(main([sys.argv[2] + "/room", "-o", sys.argv[2] + "/room.blend", "--model",
+               sys.argv[3], "--device", "cpu", "--niter", "3"])
+         or print("triton imported:", "triton" in sys.modules))
+"""
+
+
+@pytest.mark.slow
+def test_a_run_after_a_render_never_loads_triton(tmp_path):
+    """torch's CUDA wheels for Linux bring triton, whose own LLVM segfaulted the process
+    when it loaded after Mesa's libLLVM (which a render through EGL loads, as every Mesa
+    desktop does): a reconstruction never imports it."""
+    script = tmp_path / "after_render.py"
+    script.write_text(TRITON_SCRIPT)
+    ckpt = write_pth(tmp_path / "tiny.pth", "tiny_linear")
+    env = dict(os.environ, BLENDER_USER_RESOURCES=str(tmp_path / "user"))
+    proc = subprocess.run([sys.executable, str(script), str(REPO), str(tmp_path), str(ckpt)],
+                          capture_output=True, text=True, timeout=300, env=env, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert "triton imported: False" in proc.stdout

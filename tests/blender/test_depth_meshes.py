@@ -84,6 +84,10 @@ def test_each_photo_gets_a_mesh_named_after_its_camera_with_the_plans_data(addon
         np.testing.assert_allclose(uv, plan.uv[plan.faces.ravel()])
         conf = read(mesh.attributes["confidence"].data, "value", len(mesh.vertices), 1)
         np.testing.assert_array_equal(conf, plan.confidence)
+        # Solid shading (colour type Attribute) shows the network image's colours.
+        assert mesh.color_attributes.active_color_name == "Color"
+        rgba = read(mesh.attributes["Color"].data, "color_srgb", len(mesh.vertices), 4)
+        np.testing.assert_allclose(rgba[:, :3], plan.rgb, atol=1 / 255)
         # Normals face the camera that took the photo.
         normals = read(mesh.polygons, "normal", len(mesh.polygons), 3)
         centres = read(mesh.polygons, "center", len(mesh.polygons), 3)

@@ -165,22 +165,39 @@ def test_points_carry_colour_confidence_and_image_index(addon):
     assert rgba[0, 0] == pytest.approx(((200 / 255 + 0.055) / 1.055) ** 2.4, abs=1e-4)
 
 
-def evaluated_point_count(obj) -> int:
+def viewport_squares(obj):
+    """The evaluated viewport mesh of a point cloud: (square count, their sRGB colours)."""
     depsgraph = bpy.context.evaluated_depsgraph_get()
     depsgraph.update()
-    return sum(len(inst.object.data.points) for inst in depsgraph.object_instances
-               if inst.object.type == "POINTCLOUD" and inst.object.original == obj)
+    mesh = obj.evaluated_get(depsgraph).data
+    assert mesh.color_attributes.active_color_name == "Color"  # what Solid shading shows
+    rgba = np.empty(len(mesh.vertices) * 4, np.float32)
+    mesh.attributes["Color"].data.foreach_get("color_srgb", rgba)
+    assert len(mesh.vertices) == 4 * len(mesh.polygons)
+    return len(mesh.polygons), rgba.reshape(-1, 4)[:, :3]
 
 
-def test_geometry_nodes_show_points_above_a_live_confidence_threshold(addon):
+def test_the_viewport_shows_a_coloured_square_per_point_above_a_live_threshold(addon):
+    """Solid shading colours meshes, not point clouds: in the viewport every point above the
+    confidence threshold is a square of its diameter in its colour (renders show points:
+    `test_cycles_renders_the_photo_colour`)."""
     photo = addon.core.images.Photo("a.jpg", (32, 24), 1, (32, 24), (0, 0, 32, 24))
-    scene = synthetic_scene(addon.core, [photo], np.eye(4)[None], [30.0], [(15.5, 11.5)])
+    scene = synthetic_scene(addon.core, [photo], np.eye(4)[None], [30.0], [(15.5, 11.5)],
+                            colors=[(0.8, 0.2, 0.1)])
     obj = addon.importer.import_scene(scene).points
-    assert evaluated_point_count(obj) == 32 * 24
+    points = addon.importer.points
+    n, colours = viewport_squares(obj)
+    assert n == 32 * 24
+    np.testing.assert_allclose(colours, np.broadcast_to((0.8, 0.2, 0.1), colours.shape),
+                               atol=1e-4)
     conf = np.asarray(scene.confidence[0]).ravel()
-    addon.importer.points.set_points_input(obj, "Min Confidence", 5.0)
-    assert evaluated_point_count(obj) == int((conf >= 5.0).sum())
+    points.set_points_input(obj, "Min Confidence", 5.0)
+    assert viewport_squares(obj)[0] == int((conf >= 5.0).sum())
     assert 0 < (conf >= 5.0).sum() < conf.size
+    # A cloud over "Viewport Points" shows a random share of that size in the viewport.
+    points.set_points_input(obj, "Min Confidence", 0.0)
+    points.set_points_input(obj, "Viewport Points", 200)
+    assert 140 < viewport_squares(obj)[0] < 260
 
 
 def test_cycles_renders_the_photo_colour(addon, tmp_path):
@@ -227,3 +244,19 @@ def test_a_failing_import_leaves_nothing_behind(addon, monkeypatch):
     with pytest.raises(RuntimeError, match="disk full"):
         addon.importer.import_scene(scene)
     assert scene_state() == before
+
+
+def test_an_import_turns_solid_shading_to_the_attribute_colours(addon):
+    """Solid shading shows the photo colours after an import: every 3D View at Blender's
+    default colour type (Material, grey points) goes to Attribute; another choice stays."""
+    views = [space for screen in bpy.data.screens for area in screen.areas
+             for space in area.spaces if space.type == "VIEW_3D"]
+    before = [v.shading.color_type for v in views]
+    assert before.count("MATERIAL") > 1 and set(before) != {"MATERIAL"}  # e.g. Texture Paint
+    chosen = before.index("MATERIAL")
+    views[chosen].shading.color_type = before[chosen] = "RANDOM"  # the user's choice
+    photo = addon.core.images.Photo("a.jpg", (32, 24), 1, (32, 24), (0, 0, 32, 24))
+    addon.importer.import_scene(synthetic_scene(addon.core, [photo], np.eye(4)[None], [30.0],
+                                                [(15.5, 11.5)]))
+    assert [v.shading.color_type for v in views] == [
+        "VERTEX" if was == "MATERIAL" else was for was in before]
