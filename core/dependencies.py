@@ -12,6 +12,7 @@ import importlib.machinery
 import importlib.metadata
 import importlib.util
 import os
+import site
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -46,6 +47,7 @@ class Package:
     module: str
     distribution: str
     version: Optional[str]  # None: not importable
+    folder: Optional[str] = None  # the sys.path entry it imports from (or was imported from)
 
     @property
     def present(self) -> bool:
@@ -90,17 +92,52 @@ def add_paths(*folders: str) -> None:
 
 
 def status(folders: Sequence[str] = ()) -> list[Package]:
-    """Which runtime packages are importable, and their versions, without importing them:
-    from sys.path plus `folders` (searched after it, as `add_paths` appends, but not added)."""
+    """Which runtime packages are importable, their versions and folders, without importing
+    them: from sys.path plus `folders` (searched after it, as `add_paths` appends, but not
+    added). A package imported already is described as it was imported."""
     search = sys.path + [f for f in folders if f and os.path.isdir(f) and f not in sys.path]
     out = []
     for module, dist in PACKAGES:
+        folder = _folder(module, search)
         version = None
-        if importlib.machinery.PathFinder.find_spec(module, search) is not None:
-            found = next(iter(importlib.metadata.distributions(name=dist, path=search)), None)
+        if folder is not None:
+            found = next(iter(importlib.metadata.distributions(name=dist, path=[folder])), None)
             version = found.version if found is not None else "unknown version"
-        out.append(Package(module, dist, version))
+        out.append(Package(module, dist, version, folder))
     return out
+
+
+def _folder(module: str, search: list[str]) -> Optional[str]:
+    """The entry of `search` that `module` imports (or was imported) from; None if absent."""
+    loaded = sys.modules.get(module)
+    origin = getattr(loaded, "__file__", None)
+    if origin is None:
+        spec = importlib.machinery.PathFinder.find_spec(module, search)
+        if spec is None:
+            return None
+        origin = spec.origin if spec.has_location else next(iter(
+            spec.submodule_search_locations or ()), None)
+    inside = [f for f in search if origin and _within(origin, f)]
+    return max(inside, key=len) if inside else os.path.dirname(os.path.dirname(origin or ""))
+
+
+def _within(path: str, folder: str) -> bool:
+    return bool(folder) and os.path.abspath(path).startswith(os.path.abspath(folder) + os.sep)
+
+
+def before_site_packages(folder: str) -> None:
+    """Move `folder` (if on sys.path) before the interpreter's own site-packages, where
+    Blender puts the extensions' wheels at start-up: after installing an extension it
+    appends them instead, so an older copy of a bundled package elsewhere (a Linux
+    distribution's, with its Python) would shadow the bundled one until a restart."""
+    if folder not in sys.path:
+        return
+    system = set(site.getsitepackages())
+    first = next((k for k, entry in enumerate(sys.path) if entry in system), None)
+    if first is not None and sys.path.index(folder) > first:
+        sys.path.remove(folder)
+        sys.path.insert(first, folder)
+        importlib.invalidate_caches()
 
 
 def missing(folders: Sequence[str] = (), *, required: bool = False) -> list[str]:

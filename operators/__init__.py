@@ -41,6 +41,7 @@ HANDLERS = ((bpy.app.handlers.load_pre, _on_load_pre), (bpy.app.handlers.load_po
 
 
 def register() -> None:
+    preferences.prefer_bundled_wheels()  # before anything imports a bundled package
     for cls in CLASSES:
         bpy.utils.register_class(cls)
     for handlers, fn in HANDLERS:

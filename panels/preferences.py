@@ -49,11 +49,15 @@ class DUST3R_AP_preferences(bpy.types.AddonPreferences):
         if tool_prefs.dependency_status() is None:  # probed shortly after start-up
             col.label(text="Checking the Python packages...")
         for pkg in tool_prefs.dependency_status() or ():
-            detail = f" ({pkg.build})" if pkg.build else ""
-            if not pkg.present and pkg.distribution in dependencies.ONLY_FOR:
-                detail = f" (needed for {dependencies.ONLY_FOR[pkg.distribution]})"
-            col.label(text=f"{pkg.distribution}: {pkg.version or 'missing'}{detail}",
-                      icon="CHECKMARK" if pkg.present else "ERROR")
+            if pkg.present:
+                details = [pkg.build, tool_prefs.dependency_source(pkg)]
+                text = f"{pkg.version} ({', '.join(d for d in details if d)})"
+            elif pkg.distribution in dependencies.ONLY_FOR:
+                text = f"missing (needed for {dependencies.ONLY_FOR[pkg.distribution]})"
+            else:
+                text = "missing"
+            wrapped_label(col, f"{pkg.distribution}: {text}",
+                          "CHECKMARK" if pkg.present else "ERROR")
         box.prop(self, "compute_platform")
         row = box.row()
         row.enabled = not status.install.running

@@ -83,3 +83,42 @@ def test_pyyaml_is_needed_because_hub_downloads_import_yaml():
     without_yaml = run("import sys; sys.modules['yaml'] = None\n" + imports)
     assert without_yaml.returncode != 0 and "yaml" in without_yaml.stderr.splitlines()[-1]
     assert ("yaml", "pyyaml") in dependencies.PACKAGES
+
+
+def test_the_wheels_folder_moves_before_the_pythons_own_site_packages(monkeypatch):
+    """Blender appends a new extension's wheels to sys.path (at start-up it puts them before
+    the site-packages): moved there, the bundled copies win over older ones."""
+    monkeypatch.setattr(sys, "path", ["/app", "/lib/python", "/usr/site", "/user", "/wheels"])
+    monkeypatch.setattr(dependencies.site, "getsitepackages", lambda: ["/usr/site", "/nope"])
+    dependencies.before_site_packages("/wheels")
+    assert sys.path == ["/app", "/lib/python", "/wheels", "/usr/site", "/user"]
+    dependencies.before_site_packages("/wheels")  # already there: unchanged
+    dependencies.before_site_packages("/elsewhere")  # not on sys.path: nothing to move
+    assert sys.path == ["/app", "/lib/python", "/wheels", "/usr/site", "/user"]
+
+
+def test_status_says_which_folder_each_package_comes_from(tmp_path, monkeypatch):
+    import importlib
+    for folder, version in (("first", "2.0"), ("second", "1.0")):
+        pkg = tmp_path / folder / "fake_dep_abc"
+        pkg.mkdir(parents=True)
+        (pkg / "__init__.py").write_text(f"VERSION = {version!r}\n")
+        info = tmp_path / folder / f"fake_dep_abc-{version}.dist-info"
+        info.mkdir()
+        (info / "METADATA").write_text(
+            f"Metadata-Version: 2.1\nName: fake-dep-abc\nVersion: {version}\n")
+    monkeypatch.setattr(dependencies, "PACKAGES", (("fake_dep_abc", "fake-dep-abc"),))
+    monkeypatch.syspath_prepend(str(tmp_path / "second"))
+    [found] = dependencies.status([str(tmp_path / "first")])
+    assert (found.version, found.folder) == ("1.0", str(tmp_path / "second"))
+    monkeypatch.syspath_prepend(str(tmp_path / "first"))
+    importlib.invalidate_caches()
+    [found] = dependencies.status()
+    assert (found.version, found.folder) == ("2.0", str(tmp_path / "first"))
+    # Once imported, a package is what was imported, whatever sys.path says now.
+    monkeypatch.delitem(sys.modules, "fake_dep_abc", raising=False)
+    assert importlib.import_module("fake_dep_abc").VERSION == "2.0"
+    sys.path.remove(str(tmp_path / "first"))
+    [found] = dependencies.status()
+    assert (found.version, found.folder) == ("2.0", str(tmp_path / "first"))
+    del sys.modules["fake_dep_abc"]

@@ -6,6 +6,7 @@ kept here, so that drawing the preferences does no file-system work.
 from __future__ import annotations
 
 import os
+import sys
 from typing import Optional
 
 import bpy
@@ -16,6 +17,7 @@ from ..core.errors import Dust3rError
 PACKAGE = __package__.rpartition(".")[0]  # "dust3r_blender" or "bl_ext.<repo>.dust3r_blender"
 
 _status: Optional[list[dependencies.Package]] = None  # the last probe, for drawing
+_sources: dict[str, str] = {}  # distribution -> where the last probe found it
 
 
 def preferences(context=None):
@@ -44,6 +46,37 @@ def dependency_paths(prefs) -> list[str]:
     return [user_folder("site-packages"), bpy.path.abspath(prefs.python_path)]
 
 
+def wheels_folder() -> str:
+    """Where Blender unpacks the extensions' bundled wheels (roma, huggingface_hub, ...)."""
+    version = f"python{sys.version_info.major}.{sys.version_info.minor}"
+    return os.path.join(bpy.utils.user_resource("EXTENSIONS"), ".local", "lib", version,
+                        "site-packages")
+
+
+def prefer_bundled_wheels() -> None:
+    """The bundled wheels before the Python's own site-packages on sys.path, as Blender
+    orders them at start-up (not right after an install)."""
+    dependencies.before_site_packages(wheels_folder())
+
+
+def _source(pkg: dependencies.Package, prefs) -> str:
+    """Where a package comes from: "bundled", "installed" (Install Dependencies), "your
+    environment", "Blender", or its folder."""
+    installed, environment = dependency_paths(prefs)
+    named = ((wheels_folder(), "bundled"), (installed, "installed"),
+             (environment, "your environment"), (sys.prefix, "Blender"))
+    folder = pkg.folder or ""
+    for path, name in named:
+        if path and (folder == path or folder.startswith(os.path.join(path, ""))):
+            return name
+    return folder
+
+
+def dependency_source(pkg: dependencies.Package) -> str:
+    """Where the last probe found `pkg` (see `_source`), for drawing."""
+    return _sources.get(pkg.distribution, "")
+
+
 def model_source(prefs) -> str:
     return bpy.path.abspath(prefs.model_file) if prefs.model == "FILE" else prefs.model
 
@@ -54,8 +87,9 @@ def model_dir(prefs) -> str:
 
 def refresh_dependencies(prefs) -> list[dependencies.Package]:
     """Probe which runtime packages are importable (with our folders) and keep the answer."""
-    global _status
+    global _status, _sources
     _status = dependencies.status(dependency_paths(prefs))
+    _sources = {pkg.distribution: _source(pkg, prefs) for pkg in _status if pkg.present}
     return _status
 
 
@@ -65,7 +99,9 @@ def dependency_status() -> Optional[list[dependencies.Package]]:
 
 
 def require_dependencies(prefs) -> None:
-    """Put our dependency folders on sys.path; `Dust3rError` naming what is still missing."""
+    """Put our dependency folders on sys.path (the bundled wheels first); `Dust3rError`
+    naming what is still missing."""
+    prefer_bundled_wheels()
     dependencies.add_paths(*dependency_paths(prefs))
     absent = [p.distribution for p in refresh_dependencies(prefs)
               if not p.present and p.distribution not in dependencies.ONLY_FOR]

@@ -172,9 +172,17 @@ def test_the_zip_holds_the_add_on_and_its_wheels_but_no_development_files(built_
 
 
 INSTALL_SCRIPT = r"""
-import importlib, importlib.metadata, json, os, sys, types
+import importlib, importlib.metadata, json, os, site, sys, types
 import bpy, addon_utils
-zip_path = sys.argv[1]
+zip_path, shadow = sys.argv[1:3]
+# An older huggingface_hub in the Python's own site-packages (a Linux distribution's, as
+# Debian's Blender runs on the system Python), ahead of where Blender appends the wheels
+# of a freshly installed extension.
+own_site = site.getsitepackages()
+site.getsitepackages = lambda: [shadow, *own_site]
+sys.path.insert(sys.path.index(own_site[0]), shadow)
+importlib.invalidate_caches()
+loaded_before = set(sys.modules)
 bpy.ops.extensions.package_install_files(filepath=zip_path, repo="user_default",
                                          enable_on_install=True)
 module = "bl_ext.user_default.dust3r_blender"
@@ -193,10 +201,13 @@ out["group_functions"] = sorted(
     if c.__module__.startswith(module) for k, v in vars(c).items()
     if isinstance(v, (types.FunctionType, property, staticmethod, classmethod)))
 
-# What Blender unpacked (disabling removes it again), imported from there: the venv has the
-# same packages and comes first on sys.path, so put the extensions' site-packages in front.
-sys.path.insert(0, site[0])
-importlib.invalidate_caches()
+# What Blender unpacked (disabling removes it again), imported from there (the venv and the
+# shadow have the same packages) unless Blender itself imported it before.
+tool = importlib.import_module(module + ".tool.preferences")
+tool.refresh_dependencies(prefs)
+out["listed"] = {p.distribution: [p.version, tool.dependency_source(p)]
+                 for p in tool.dependency_status()}
+out["preloaded"] = sorted(loaded_before)
 from packaging.tags import parse_tag, sys_tags
 supported = set(sys_tags())
 out["dists"], out["imports"], out["native"] = {}, {}, []
@@ -223,9 +234,15 @@ print("RESULT " + json.dumps(out))
 def test_blender_installs_and_enables_the_built_zip(built_zip, tmp_path):
     script = tmp_path / "install.py"
     script.write_text(INSTALL_SCRIPT)
+    shadow = tmp_path / "system-site-packages"
+    (shadow / "huggingface_hub").mkdir(parents=True)
+    (shadow / "huggingface_hub" / "__init__.py").write_text("__version__ = '0.1.0'\n")
+    (shadow / "huggingface_hub-0.1.0.dist-info").mkdir()
+    (shadow / "huggingface_hub-0.1.0.dist-info" / "METADATA").write_text(
+        "Metadata-Version: 2.1\nName: huggingface_hub\nVersion: 0.1.0\n")
     env = dict(os.environ, BLENDER_USER_RESOURCES=str(tmp_path / "user"))
-    proc = subprocess.run([sys.executable, "-I", str(script), str(built_zip)], env=env,
-                          capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    proc = subprocess.run([sys.executable, "-I", str(script), str(built_zip), str(shadow)],
+                          env=env, capture_output=True, text=True, timeout=300, cwd=tmp_path)
     line = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
     assert line, proc.stdout[-3000:] + proc.stderr[-3000:]
     out = json.loads(line[0][7:])
@@ -243,8 +260,14 @@ def test_blender_installs_and_enables_the_built_zip(built_zip, tmp_path):
     assert out["native"] == []
     for top in ("roma", "huggingface_hub", "httpx2", "typing_extensions", "tqdm", "click"):
         assert top in out["imports"], sorted(out["imports"])
+    # The bundled copies win over the older one in the Python's own site-packages, and over
+    # the venv's; what Blender imported before the add-on stays as it was.
     for top, folder in out["imports"].items():
-        assert folder.startswith(site), (top, folder)
+        assert folder.startswith(site) or top in out["preloaded"], (top, folder)
+    assert {"roma", "huggingface_hub"}.isdisjoint(out["preloaded"])
+    # The preferences say which copy each package is.
+    assert out["listed"]["huggingface_hub"] == [bundled["huggingface-hub"], "bundled"]
+    assert out["listed"]["roma"] == [bundled["roma"], "bundled"]
 
     import bpy
 
