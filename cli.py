@@ -21,6 +21,7 @@ import importlib
 import importlib.util
 import json
 import os
+import signal
 import sys
 from types import ModuleType
 
@@ -434,8 +435,24 @@ def run(args: argparse.Namespace, pkg: ModuleType) -> str:
         result.summary()
 
 
+def start_blender() -> None:
+    """`import bpy` (under `python cli.py`) with Ctrl-C held until Blender has started: an
+    interrupt inside its start-up scripts segfaulted the process or was swallowed by them."""
+    if "bpy" in sys.modules:
+        return
+    interrupted = []
+    previous = signal.signal(signal.SIGINT, lambda *_: interrupted.append(True))
+    try:
+        import bpy  # noqa: F401
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if interrupted:
+        raise KeyboardInterrupt
+
+
 def main(argv: list[str]) -> int:
     try:
+        start_blender()
         pkg = package()
         errors = _module(pkg, "core.errors")
         p = parser(pkg)

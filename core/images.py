@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import hashlib
 import os
 from dataclasses import dataclass
 from typing import Iterator, Optional, Sequence
@@ -248,6 +249,7 @@ def _resolve_paths(paths: PathLike | Sequence[PathLike]) -> list[str]:
     if not files:
         raise ImageError("No images given")
     seen: dict[tuple[int, int], str] = {}
+    sizes: dict[int, list[str]] = {}
     for path in files:
         if not os.path.exists(path):
             raise ImageError(f"Image not found: {path}")
@@ -257,10 +259,28 @@ def _resolve_paths(paths: PathLike | Sequence[PathLike]) -> list[str]:
         stat = os.stat(path)  # the file itself: another spelling or a link finds the same one
         key = (stat.st_dev, stat.st_ino)
         if key in seen:
-            raise ImageError(f"{path} is the same file as {seen[key]}: each photo may be given "
-                             "only once (a photo paired with itself tells nothing about depth)")
+            raise ImageError(f"{path} is the same file as {seen[key]}: {_ONCE}")
         seen[key] = path
+        sizes.setdefault(stat.st_size, []).append(path)
+    for same_size in sizes.values():  # copies: only files of equal size are read
+        if len(same_size) < 2:
+            continue
+        by_content: dict[bytes, str] = {}
+        for path in same_size:
+            digest = _digest(path)
+            if digest in by_content:
+                raise ImageError(f"{path} is a copy of {by_content[digest]} (the same bytes): "
+                                 f"{_ONCE}")
+            by_content[digest] = path
     return files
+
+
+_ONCE = "each photo may be given only once (a photo paired with itself tells nothing about depth)"
+
+
+def _digest(path: str) -> bytes:
+    with open(path, "rb") as f:
+        return hashlib.file_digest(f, "blake2b").digest()
 
 
 def _photo(path: str, upright: tuple[int, int], orientation: int, size: int, square_ok: bool,
@@ -299,6 +319,21 @@ def plan_images(paths: PathLike | Sequence[PathLike], size: int = 512, *,
     that `load_images` refuses, except pixel data that turns out corrupt when decoded. (A PNG
     whose EXIF orientation follows its pixels is only seen rotated once decoded.)"""
     return [_plan(path, size, square_ok, patch_size) for path in _resolve_paths(paths)]
+
+
+def enlarged_note(photos: Sequence[Photo], what: str = "photos") -> Optional[str]:
+    """What a user would not guess from the result: which photos are smaller than the
+    network's input, so that the loader enlarges them (the detail in between is invented
+    by the resampling, not seen); None when no photo is."""
+    small = [p for p in photos if p.resized[0] > p.size[0]]
+    if not small:
+        return None
+    factor = max(p.resized[0] / p.size[0] for p in small)
+    names = ", ".join(f"{os.path.basename(p.path)} ({p.size[0]}x{p.size[1]})"
+                      for p in small[:3]) + (", ..." if len(small) > 3 else "")
+    return (f"{len(small)} of {len(photos)} {what} are smaller than the network's input and "
+            f"were enlarged up to {factor:.1f}x: {names}; the detail in between is "
+            "interpolated, not seen")
 
 
 def network_view(img: Image.Image, photo: Photo, idx: int) -> dict:

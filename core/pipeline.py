@@ -297,7 +297,7 @@ def _reconstruct(params: JobParams, predictor: "Predictor", progress, cancel,
                  seconds: dict[str, float]) -> Result:
     from .align import global_align
     from .device import resolve_device
-    from .images import load_images
+    from .images import enlarged_note, load_images
     from .masks import network_masks
     from .pairs import make_pairs
 
@@ -335,9 +335,10 @@ def _reconstruct(params: JobParams, predictor: "Predictor", progress, cancel,
     options = params.import_options
     if params.has_known_poses and not options.scale:
         options = replace(options, scale=1.0)  # the user's cameras fix the scale and frame
+    enlarged = enlarged_note([view["photo"] for view in images])
     return Result(scene, options, len(pairs), seconds,
                   tuple(notes(params.scene_graph, len(images), params.has_known_poses))
-                  + tuple(mask_notes), params.masks)
+                  + tuple(mask_notes) + ((enlarged,) if enlarged else ()), params.masks)
 
 
 def _reconstruct_plate(params: JobParams, predictor: "Predictor", progress, cancel,

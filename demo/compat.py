@@ -1,9 +1,10 @@
-"""The Blender API differences the demo meets between 4.2 LTS and 5.0, one helper each.
+"""The Blender API differences the demo meets between 4.2 LTS and 5.3, one helper each.
 
 * Output format: 5.0 splits `ImageFormatSettings` into `media_type` and `file_format`; the
   `file_format` values depend on the media type. 4.x has `file_format` alone.
 * Compositor: 4.x has `scene.use_nodes` + `scene.node_tree` with a Composite node; 5.0 removed
-  both for `scene.compositing_node_group`, a node group whose Group Output is the result.
+  both for `scene.compositing_node_group`, a node group whose Group Output is the result;
+  5.3 deprecates that for a stack of `scene.compositor_effects`, each with its node group.
 * Render log: 4.x Cycles prints 40-80 "Fra:" lines per frame to stdout, 5.0 one line.
 
 The depth (and the object index) comes out through the compositor as a single-layer float
@@ -23,6 +24,8 @@ import bpy
 import numpy as np
 
 BLENDER_5 = bpy.app.version >= (5, 0, 0)
+# 5.3 stacks compositor effects per scene (`scene.compositing_node_group` is deprecated)
+COMPOSITOR_EFFECTS = "compositor_effects" in bpy.types.Scene.bl_rna.properties
 
 
 def set_file_format(settings: bpy.types.ImageFormatSettings, file_format: str,
@@ -81,7 +84,17 @@ def compositor_output(scene: bpy.types.Scene, name: str = "output"
     """Inside, a render's output image is what the caller links into the yielded socket of
     the yielded compositor tree (4.x: the Composite node; 5.0: a node group's output)."""
     use_compositing, scene.render.use_compositing = scene.render.use_compositing, True
-    if BLENDER_5:
+    if COMPOSITOR_EFFECTS:
+        effects = scene.compositor_effects
+        previous = [(effect, effect.enable_for_render) for effect in effects]
+        for effect, _ in previous:
+            effect.enable_for_render = False
+        tree = bpy.data.node_groups.new(name, "CompositorNodeTree")
+        tree.interface.new_socket(name="Image", in_out="OUTPUT", socket_type="NodeSocketColor")
+        output = tree.nodes.new("NodeGroupOutput")
+        ours = effects.new(name=name)
+        ours.node_group = tree
+    elif BLENDER_5:
         previous = scene.compositing_node_group
         tree = bpy.data.node_groups.new(name, "CompositorNodeTree")
         tree.interface.new_socket(name="Image", in_out="OUTPUT", socket_type="NodeSocketColor")
@@ -97,7 +110,12 @@ def compositor_output(scene: bpy.types.Scene, name: str = "output"
         yield tree, output.inputs[0]
     finally:
         scene.render.use_compositing = use_compositing
-        if BLENDER_5:
+        if COMPOSITOR_EFFECTS:
+            scene.compositor_effects.remove(ours)
+            for effect, enabled in previous:
+                effect.enable_for_render = enabled
+            bpy.data.node_groups.remove(tree)
+        elif BLENDER_5:
             scene.compositing_node_group = previous
             bpy.data.node_groups.remove(tree)
         else:

@@ -1,7 +1,9 @@
 """load_images reproduces the official loader: sizes, crops, filters, tensors, EXIF, errors."""
+import hashlib
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import struct
@@ -127,9 +129,9 @@ def test_other_formats_and_modes_become_rgb(tmp_path):
 
 
 def test_folder_listing_is_sorted_and_keeps_only_image_files(tmp_path):
-    pixels = random_rgb(np.random.default_rng(7), 32, 32)
-    for name in ("b.png", "A.JPG", "c.jpeg", "._c.jpeg", ".hidden.png"):
-        Image.fromarray(pixels).save(tmp_path / name, format="PNG" if "png" in name else "JPEG")
+    for seed, name in enumerate(("b.png", "A.JPG", "c.jpeg", "._c.jpeg", ".hidden.png")):
+        Image.fromarray(random_rgb(np.random.default_rng(7 + seed), 32, 32)).save(
+            tmp_path / name, format="PNG" if "png" in name else "JPEG")
     (tmp_path / "notes.txt").write_text("not an image")
     (tmp_path / "sub.png").mkdir()
     expected = [str(tmp_path / n) for n in ("A.JPG", "b.png", "c.jpeg")]
@@ -429,6 +431,32 @@ def test_the_same_photo_twice_is_named(tmp_path, monkeypatch, spelling):
         load_images([photo, tmp_path / "b.png", other])
 
 
+def test_a_copy_of_a_photo_under_another_name_is_refused(tmp_path, monkeypatch):
+    """The same bytes twice (a copied file) are refused like the same file twice; only files
+    of equal size are read to tell."""
+    photos = []
+    for n in range(3):  # sizes apart, so files apart in size
+        photos.append(tmp_path / f"p{n}.png")
+        Image.fromarray(random_rgb(np.random.default_rng(30 + n), 32 + 8 * n, 24 + 6 * n)
+                        ).save(photos[n])
+    shutil.copyfile(photos[1], tmp_path / "p1 again.png")
+    with pytest.raises(ImageError, match=r"/p1.png is a copy of .*/p1 again.png \(the same "
+                                         r"bytes\): each photo may be given only once"):
+        load_images(tmp_path)
+    # Files of other sizes are not read at all; equal sizes with other bytes pass.
+    (tmp_path / "p1 again.png").unlink()
+    same_size = tmp_path / "same size.png"
+    data = bytearray(photos[2].read_bytes())
+    data[-13] ^= 1  # inside the IEND chunk's CRC: the pixels stay readable
+    same_size.write_bytes(bytes(data))
+    hashed = []
+    digest = hashlib.file_digest
+    monkeypatch.setattr(hashlib, "file_digest", lambda f, *a: hashed.append(
+        os.path.basename(f.name)) or digest(f, *a))
+    assert len(plan_images(tmp_path)) == 4
+    assert sorted(hashed) == ["p2.png", "same size.png"]
+
+
 def test_a_folder_with_a_link_to_one_of_its_photos_is_refused(tmp_path):
     Image.fromarray(random_rgb(np.random.default_rng(19), 32, 24)).save(tmp_path / "a.png")
     os.symlink(tmp_path / "a.png", tmp_path / "b.png")
@@ -500,8 +528,8 @@ def test_a_large_photo_is_decoded_once_and_transposed_once(tmp_path, orientation
     exif[0x0112] = orientation
     ramp = gradient(255, np.uint8)
     pixels = np.dstack([np.tile(ramp, (12, 12))[:4000, :6000]] * 3)
-    for name in ("a.jpg", "b.jpg"):
-        Image.fromarray(pixels).save(tmp_path / name, exif=exif)
+    for quality, name in ((90, "a.jpg"), (91, "b.jpg")):  # two photos, not one twice
+        Image.fromarray(pixels).save(tmp_path / name, exif=exif, quality=quality)
     out = subprocess.run([sys.executable, "-c", PEAK_SCRIPT, str(tmp_path / "a.jpg"),
                           str(tmp_path / "b.jpg")], capture_output=True, text=True, check=True,
                          cwd=Path(__file__).resolve().parent.parent)

@@ -263,3 +263,16 @@ def test_a_cyclic_window_wider_than_the_photos_pairs_no_photo_with_itself(photos
                           predictor=truth_predictor(calls))
     assert calls == [6] and result.n_pairs == 6  # swin-2 on 3 photos: every ordered pair
     assert any("swin-2 is used" in note for note in result.notes)
+
+
+def test_photos_smaller_than_the_network_input_are_named_in_a_note(photos):
+    """96x72 photos become 128x96 network images here (512x384 for the released models):
+    the result says so; photos at least that large get no note."""
+    big = pipeline.JobParams(photos=photos, image_size=128, niter=5)
+    result = pipeline.run(big, predictor=truth_predictor())
+    assert result.notes[-1] == (
+        "3 of 3 photos are smaller than the network's input and were enlarged up to 1.3x: "
+        "view0.png (96x72), view1.png (96x72), view2.png (96x72); the detail in between is "
+        "interpolated, not seen")
+    result = pipeline.run(params(photos, niter=5), predictor=truth_predictor())  # 64 px
+    assert not any("enlarged" in note for note in result.notes)

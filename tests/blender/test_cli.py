@@ -371,6 +371,27 @@ def test_ctrl_c_at_start_up_exits_130_without_a_traceback(cli_module, monkeypatc
     assert capsys.readouterr().err == "DUSt3R: interrupted\n"
 
 
+def test_ctrl_c_while_blender_starts_lets_it_start_then_exits_130(tmp_path):
+    """`python cli.py`: an interrupt inside Blender's start-up scripts segfaulted the
+    process, or they swallowed it and the run went on. A stand-in bpy whose start-up gets
+    the Ctrl-C half way: it finishes starting, then the command exits 130."""
+    fake = tmp_path / "fake" / "bpy"
+    fake.mkdir(parents=True)
+    (fake / "__init__.py").write_text(
+        "import os, signal, time\n"
+        "os.kill(os.getpid(), signal.SIGINT)\n"
+        "time.sleep(0.2)  # the rest of the start-up\n"
+        "STARTED = True\n")
+    script = (f"import sys; sys.path[:0] = [{str(fake.parent)!r}, {str(REPO)!r}]\n"
+              "import cli\n"
+              "rc = cli.main(['a.jpg', '-o', 'x.blend'])\n"
+              "print('rc', rc, 'started', sys.modules['bpy'].STARTED)\n")
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=60, cwd=tmp_path)
+    assert proc.stdout.strip() == "rc 130 started True", proc.stdout + proc.stderr
+    assert proc.stderr == "DUSt3R: interrupted\n"
+
+
 @pytest.mark.slow
 def test_without_a_base_the_output_holds_only_the_reconstruction(tmp_path):
     photos = [write_photo(tmp_path / f"e{i}.jpg", (96, 72), seed=i) for i in range(3)]

@@ -49,6 +49,31 @@ def test_the_validator_rejects_a_broken_manifest(tmp_path):
     assert proc.returncode != 0 and "semantic-version" in proc.stdout + proc.stderr
 
 
+def test_without_the_bpy_module_a_blender_binary_builds_the_zip(tmp_path):
+    """A user's Blender has no bpy module for a plain Python: the build script then runs
+    `blender --command extension` (here a stand-in that hands the same arguments to the bpy
+    module's CLI; the real-window test builds with Debian's Blender)."""
+    blender = tmp_path / "blender"
+    blender.write_text(f"""#!/bin/sh
+[ "$1 $2" = "--command extension" ] || exit 64
+shift 2
+exec {sys.executable} {BUILD[1]} "$@"
+""")
+    blender.chmod(0o755)
+    out = tmp_path / "dist"
+    out.mkdir()
+    no_bpy = [sys.executable, "-S", BUILD[1]]  # -S: no site-packages, so no bpy module
+    args = ["build", "--source-dir", str(REPO), "--output-dir", str(out)]
+    env = dict(os.environ, BLENDER=str(blender))
+    proc = subprocess.run(no_bpy + args, capture_output=True, text=True, timeout=120, env=env)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert [p.suffix for p in out.iterdir()] == [".zip"]
+    env = dict(os.environ, PATH=str(tmp_path / "empty"))
+    env.pop("BLENDER", None)
+    proc = subprocess.run(no_bpy + args, capture_output=True, text=True, timeout=120, env=env)
+    assert proc.returncode != 0 and "Neither the bpy module nor a Blender binary" in proc.stderr
+
+
 def manifest_wheels() -> list[str]:
     manifest = tomllib.loads((REPO / "blender_manifest.toml").read_text())
     return [Path(w).name for w in manifest["wheels"]]
