@@ -44,6 +44,9 @@ class PointsPlan:
     image_index: np.ndarray  # [M] int32
     radius: float  # Blender units
     min_confidence: float
+    # [M, 3] float32 unit vectors from each point to the centre of the camera that saw it:
+    # the viewport shows each point as a square facing that camera
+    view_direction: np.ndarray
 
 
 @dataclass(frozen=True)
@@ -147,9 +150,13 @@ def _cloud(scene: "Scene", options: "ImportOptions", name: str
     if options.points:
         pixel = _median([d / f for d, f in zip(depths, scene.focals) if d.size])
         radius = options.point_radius or RADIUS_PIXELS * scale * pixel or 0.01
-        points = PointsPlan(f"{name} points", transform_points(world, cloud.xyz), cloud.rgb,
-                            cloud.confidence, cloud.image_index, float(radius),
-                            float(options.confidence_threshold))
+        xyz = transform_points(world, cloud.xyz)
+        centres = transform_points(world, np.asarray(scene.c2w, np.float64)[:, :3, 3])
+        towards = centres[cloud.image_index] - xyz
+        towards /= np.maximum(np.linalg.norm(towards, axis=1, keepdims=True), 1e-12)
+        points = PointsPlan(f"{name} points", xyz, cloud.rgb, cloud.confidence,
+                            cloud.image_index, float(radius), float(options.confidence_threshold),
+                            towards.astype(np.float32))
     return cloud, median_depth, float(scale), world, points
 
 

@@ -175,8 +175,7 @@ def _add_points(out: Imported) -> None:
     points = out.plan.points
     if points is None:
         return
-    mesh = point_builder.points_mesh(points.name, points.xyz, points.rgb, points.confidence,
-                                     points.image_index)
+    mesh = point_builder.points_mesh(points)
     out.material = point_builder.points_material(f"{out.plan.collection_name} colours")
     mesh.materials.append(out.material)
     out.node_group = point_builder.points_node_group(points.name)

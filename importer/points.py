@@ -6,41 +6,52 @@ an emission material shows the photo colours unlit, in Cycles and EEVEE alike.
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import bpy
 import numpy as np
+
+if TYPE_CHECKING:
+    from ..core.plan import PointsPlan
 
 COLOR = "Color"
 CONFIDENCE = "confidence"
 IMAGE_INDEX = "image_index"
+VIEW_DIRECTION = "view_direction"  # unit vector from the point to the camera that saw it
 MODIFIER = "DUSt3R Points"
 # Modifier inputs, in order (name, socket type, default); their identifiers come from the tree.
 INPUTS = (("Radius", "NodeSocketFloat", 0.01), ("Min Confidence", "NodeSocketFloat", 0.0),
           ("Material", "NodeSocketMaterial", None),
           # A random subset in the viewport (about 220 bytes a point there); renders show all
           ("Viewport Points", "NodeSocketInt", 2_000_000))
+# Two perpendicular unit axes: a square's first side is across the view direction and one
+# of them (the second where the direction is within ~17 degrees of the first).
+SQUARE_AXES = ((0.36, 0.48, 0.8), (0.8 / 0.8854, 0.0, -0.36 / 0.8854))
 # Blender 5.2 replaced the modifier's ID properties (`modifier["Socket_1"]`) with a typed
 # interface (`modifier.properties.inputs.Socket_1.value`).
 TYPED_MODIFIER_INPUTS = bpy.app.version >= (5, 2, 0)
 
 
-def points_mesh(name: str, xyz: np.ndarray, rgb_srgb: np.ndarray, confidence: np.ndarray,
-                image_index: np.ndarray) -> bpy.types.Mesh:
+def points_mesh(plan: "PointsPlan") -> bpy.types.Mesh:
     """A vertex-only mesh with the cloud's attributes (numpy bulk writes, no Python loops)."""
-    mesh = bpy.data.meshes.new(name)
-    n = len(xyz)
+    mesh = bpy.data.meshes.new(plan.name)
+    n = len(plan.xyz)
     mesh.vertices.add(n)
     mesh.attributes["position"].data.foreach_set(
-        "vector", np.ascontiguousarray(xyz, np.float32).ravel())
+        "vector", np.ascontiguousarray(plan.xyz, np.float32).ravel())
     rgba = np.ones((n, 4), np.float32)
-    rgba[:, :3] = rgb_srgb
+    rgba[:, :3] = plan.rgb
     mesh.color_attributes.new(COLOR, "FLOAT_COLOR", "POINT")
-    mesh.attributes.new(CONFIDENCE, "FLOAT", "POINT")
-    mesh.attributes.new(IMAGE_INDEX, "INT", "POINT")
+    for name, kind in ((CONFIDENCE, "FLOAT"), (IMAGE_INDEX, "INT"),
+                       (VIEW_DIRECTION, "FLOAT_VECTOR")):
+        mesh.attributes.new(name, kind, "POINT")
     # Re-fetch by name: a reference dangles once another attribute is added (segfault).
     # Blender decodes sRGB to its scene-linear storage itself (C, ~10x faster than numpy).
     mesh.attributes[COLOR].data.foreach_set("color_srgb", rgba.ravel())
-    mesh.attributes[CONFIDENCE].data.foreach_set("value", np.asarray(confidence, np.float32))
-    mesh.attributes[IMAGE_INDEX].data.foreach_set("value", np.asarray(image_index, np.int32))
+    mesh.attributes[CONFIDENCE].data.foreach_set("value", np.asarray(plan.confidence, np.float32))
+    mesh.attributes[IMAGE_INDEX].data.foreach_set("value", np.asarray(plan.image_index, np.int32))
+    mesh.attributes[VIEW_DIRECTION].data.foreach_set(
+        "vector", np.ascontiguousarray(plan.view_direction, np.float32).ravel())
     mesh.color_attributes.active_color_name = COLOR
     mesh.color_attributes.render_color_index = mesh.color_attributes.active_color_index
     mesh.update()
@@ -93,7 +104,8 @@ def colour_attribute_into(mat: bpy.types.Material, emission: bpy.types.Node) -> 
 
 def points_node_group(name: str) -> bpy.types.NodeTree:
     """The vertices whose confidence reaches the threshold: render points of the radius, and
-    in the viewport a small square of the point's diameter each, randomly turned.
+    in the viewport a small square of the point's diameter each, facing the camera that saw
+    the point.
 
     Workbench (Solid shading) draws point clouds in their material's single viewport colour;
     a mesh derived from the points mesh keeps its active `Color` attribute, which Solid
@@ -132,19 +144,28 @@ def points_node_group(name: str) -> bpy.types.NodeTree:
                      Selection=dropped).outputs[0]
     diameter = tree.node("ShaderNodeMath", operation="MULTIPLY",
                          inputs=(radius, 2.0)).outputs[0]
-    direction = tree.output(tree.node("FunctionNodeRandomValue", data_type="FLOAT_VECTOR",
-                                      Min=(-1.0, -1.0, -1.0), Max=(1.0, 1.0, 1.0)))
+    # A square across the direction to the camera: one side across it and a fixed axis (or a
+    # second axis where the direction is nearly that one), the other across it and the first.
+    facing = tree.node("GeometryNodeInputNamedAttribute", data_type="FLOAT_VECTOR",
+                       Name=VIEW_DIRECTION).outputs["Attribute"]
+    across = [tree.node("ShaderNodeVectorMath", operation="CROSS_PRODUCT",
+                        inputs=(facing, axis)).outputs[0] for axis in SQUARE_AXES]
+    length = tree.node("ShaderNodeVectorMath", operation="LENGTH", inputs=(across[0],))
+    degenerate = tree.node("FunctionNodeCompare", data_type="FLOAT", operation="LESS_THAN",
+                           inputs=(length.outputs["Value"], 0.3)).outputs["Result"]
+    first = tree.node("GeometryNodeSwitch", input_type="VECTOR",
+                      inputs=(degenerate, *across)).outputs[0]
     side = tree.scaled(tree.node("ShaderNodeVectorMath", operation="NORMALIZE",
-                                 inputs=(direction,)).outputs[0], diameter)
+                                 inputs=(first,)).outputs[0], diameter)
     edges = tree.node("GeometryNodeExtrudeMesh", mode="VERTICES", Mesh=mesh,
                       Offset=side).outputs["Mesh"]  # an edge from every point
     ends = tree.node("GeometryNodeInputMeshEdgeVertices")
     along = tree.node("ShaderNodeVectorMath", operation="SUBTRACT",
                       inputs=(ends.outputs["Position 2"], ends.outputs["Position 1"])).outputs[0]
-    across = tree.node("ShaderNodeVectorMath", operation="CROSS_PRODUCT",
-                       inputs=(along, (0.36, 0.48, 0.8))).outputs[0]
+    second = tree.node("ShaderNodeVectorMath", operation="CROSS_PRODUCT",
+                       inputs=(facing, along)).outputs[0]
     other_side = tree.scaled(tree.node("ShaderNodeVectorMath", operation="NORMALIZE",
-                                       inputs=(across,)).outputs[0], diameter)
+                                       inputs=(second,)).outputs[0], diameter)
     squares = tree.node("GeometryNodeExtrudeMesh", mode="EDGES", Mesh=edges,
                         Offset=other_side).outputs["Mesh"]  # each edge swept into a square
 

@@ -2,9 +2,13 @@
 from __future__ import annotations
 
 import importlib.util
+import os
 from pathlib import Path
 
 import pytest
+
+if not os.environ.get("GUI_CHROOT"):
+    collect_ignore = ["gui"]  # the real-window tests: scripts/gui-test.sh
 
 REPO = Path(__file__).resolve().parent.parent
 OFFICIAL = Path(__file__).resolve().parent / "data" / "official"  # outputs of the official code

@@ -57,6 +57,12 @@ def test_points_carry_the_cloud_and_max_points_keeps_a_seeded_subset():
     plan = plan_import(scene, ImportOptions(scale=2.0))
     np.testing.assert_allclose(plan.points.xyz, transform_points(plan.world, cloud.xyz))
     np.testing.assert_array_equal(plan.points.image_index, cloud.image_index)
+    # Each point's view direction: the unit vector to the centre of the camera that saw it.
+    centres = np.array([c.blender.matrix_world[:3, 3] for c in plan.cameras])
+    towards = centres[cloud.image_index] - plan.points.xyz
+    np.testing.assert_allclose(plan.points.view_direction,
+                               towards / np.linalg.norm(towards, axis=1, keepdims=True),
+                               atol=1e-6)
     small = plan_import(scene, ImportOptions(max_points=100))
     again = plan_import(scene, ImportOptions(max_points=100))
     assert len(small.points.xyz) == 100

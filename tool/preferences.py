@@ -63,8 +63,9 @@ def _source(pkg: dependencies.Package, prefs) -> str:
     """Where a package comes from: "bundled", "installed" (Install Dependencies), "your
     environment", "Blender", or its folder."""
     installed, environment = dependency_paths(prefs)
+    blender = os.path.join(bpy.utils.resource_path("LOCAL"), "python")  # its own Python
     named = ((wheels_folder(), "bundled"), (installed, "installed"),
-             (environment, "your environment"), (sys.prefix, "Blender"))
+             (environment, "your environment"), (blender, "Blender"))
     folder = pkg.folder or ""
     for path, name in named:
         if path and (folder == path or folder.startswith(os.path.join(path, ""))):

@@ -1,6 +1,8 @@
 """Scene -> Blender: cameras that reproduce the photos, colours, attributes, all-or-nothing."""
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 import pytest
 from blender_helpers import scene_state, synthetic_scene, write_photo
@@ -166,15 +168,34 @@ def test_points_carry_colour_confidence_and_image_index(addon):
 
 
 def viewport_squares(obj):
-    """The evaluated viewport mesh of a point cloud: (square count, their sRGB colours)."""
+    """The evaluated viewport mesh of a point cloud: (square count, their sRGB colours); each
+    square faces its point's `view_direction` and is as wide as a point's diameter."""
     depsgraph = bpy.context.evaluated_depsgraph_get()
     depsgraph.update()
     mesh = obj.evaluated_get(depsgraph).data
     assert mesh.color_attributes.active_color_name == "Color"  # what Solid shading shows
-    rgba = np.empty(len(mesh.vertices) * 4, np.float32)
-    mesh.attributes["Color"].data.foreach_get("color_srgb", rgba)
-    assert len(mesh.vertices) == 4 * len(mesh.polygons)
-    return len(mesh.polygons), rgba.reshape(-1, 4)[:, :3]
+    n_squares = len(mesh.polygons)
+    assert len(mesh.vertices) == 4 * n_squares
+    rgba = read_attribute(mesh, "Color", "color_srgb", 4)
+    if n_squares:
+        normals = np.empty(n_squares * 3, np.float32)
+        mesh.polygons.foreach_get("normal", normals)
+        corners = np.empty(len(mesh.loops), np.int32)
+        mesh.loops.foreach_get("vertex_index", corners)
+        facing = read_attribute(mesh, "view_direction", "vector", 3)[corners[::4]]
+        assert np.abs((normals.reshape(-1, 3) * facing).sum(1)).min() > 0.9999
+        area = np.empty(n_squares, np.float32)
+        mesh.polygons.foreach_get("area", area)
+        radius = next(m for name, m in sys.modules.items() if name.endswith(
+            "importer.points")).points_input(obj, "Radius")
+        np.testing.assert_allclose(area, (2 * radius) ** 2, rtol=1e-3)
+    return n_squares, rgba[:, :3]
+
+
+def read_attribute(mesh, name: str, field: str, width: int) -> np.ndarray:
+    values = np.empty(len(mesh.attributes[name].data) * width, np.float32)
+    mesh.attributes[name].data.foreach_get(field, values)
+    return values.reshape(-1, width)
 
 
 def test_the_viewport_shows_a_coloured_square_per_point_above_a_live_threshold(addon):
@@ -186,10 +207,25 @@ def test_the_viewport_shows_a_coloured_square_per_point_above_a_live_threshold(a
                             colors=[(0.8, 0.2, 0.1)])
     obj = addon.importer.import_scene(scene).points
     points = addon.importer.points
+    # Each point's view direction points at the camera that saw it.
+    camera = next(o for o in bpy.data.objects if o.type == "CAMERA")
+    towards = np.array(camera.matrix_world.translation) - read_attribute(
+        obj.data, "position", "vector", 3)
+    np.testing.assert_allclose(read_attribute(obj.data, "view_direction", "vector", 3),
+                               towards / np.linalg.norm(towards, axis=1, keepdims=True),
+                               atol=1e-6)
     n, colours = viewport_squares(obj)
     assert n == 32 * 24
     np.testing.assert_allclose(colours, np.broadcast_to((0.8, 0.2, 0.1), colours.shape),
                                atol=1e-4)
+    # Squares stay squares whatever the direction (also along the axis their first side is
+    # built across).
+    axis = np.array(points.SQUARE_AXES[0])
+    for direction in (axis, -axis, np.array(points.SQUARE_AXES[1]), np.array([0.0, 0.0, 1.0])):
+        obj.data.attributes["view_direction"].data.foreach_set(
+            "vector", np.tile(direction / np.linalg.norm(direction), len(obj.data.vertices)))
+        obj.data.update()
+        assert viewport_squares(obj)[0] == 32 * 24
     conf = np.asarray(scene.confidence[0]).ravel()
     points.set_points_input(obj, "Min Confidence", 5.0)
     assert viewport_squares(obj)[0] == int((conf >= 5.0).sum())
