@@ -3,6 +3,7 @@ image, and every refusal. The alignment's own handling of masks is in test_align
 pipeline's use of them in test_pipeline_masks.py."""
 from __future__ import annotations
 
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -34,7 +35,7 @@ def save(pixels: np.ndarray, path: Path, orientation: int = 1, **kwargs) -> str:
 def photo_file(path: Path, size=(96, 72), orientation: int = 1, alpha=None) -> str:
     """A textured photo of upright `size`; `alpha` [H0, W0] uint8 makes it RGBA."""
     w, h = size
-    rng = np.random.default_rng(len(str(path)))
+    rng = np.random.default_rng(zlib.crc32(str(path).encode()))  # each file its own photo
     pixels = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
     if alpha is not None:
         pixels = np.dstack([pixels, alpha])
