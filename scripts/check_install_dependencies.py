@@ -73,8 +73,10 @@ def main() -> int:
     s.source, s.niter = "FILES", 10
     for path in photos:
         s.photos.add().path = str(path)
+    cameras_before = {o.name for o in bpy.data.objects if o.type == "CAMERA"}
     assert bpy.ops.dust3r.reconstruct(mode="SYNC") == {"FINISHED"}
-    result["cameras"] = sum(o.type == "CAMERA" for o in bpy.data.objects)
+    result["cameras"] = len({o.name for o in bpy.data.objects if o.type == "CAMERA"}
+                            - cameras_before)
     result["imported_from"] = {name: os.path.dirname(sys.modules[name].__file__)
                                for name in ("torch", "scipy", "PIL", "safetensors", "av")
                                if name in sys.modules}
@@ -82,7 +84,8 @@ def main() -> int:
     result["imported_from"]["av"] = os.path.dirname(sys.modules["av"].__file__)
     result["numpy_after"] = [numpy.__version__, os.path.dirname(numpy.__file__)]
     pinned = next(target.glob("numpy-*.dist-info"), None)
-    result["numpy_in_target"] = pinned.name.split("-")[1] if pinned else None
+    result["numpy_in_target"] = pinned.name[len("numpy-"):-len(".dist-info")] if pinned else None
+    result["torch"] = sys.modules["torch"].__version__
 
     checks = {
         "something was missing": bool(result["missing_before"]),
