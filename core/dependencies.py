@@ -117,12 +117,14 @@ def _folder(module: str, search: list[str]) -> Optional[str]:
             return None
         origin = spec.origin if spec.has_location else next(iter(
             spec.submodule_search_locations or ()), None)
-    inside = [f for f in search if origin and _within(origin, f)]
+    inside = [f for f in search if f and origin and within(origin, f)]
     return max(inside, key=len) if inside else os.path.dirname(os.path.dirname(origin or ""))
 
 
-def _within(path: str, folder: str) -> bool:
-    return bool(folder) and os.path.abspath(path).startswith(os.path.abspath(folder) + os.sep)
+def within(path: str, folder: str) -> bool:
+    """Whether `path` is `folder` or inside it."""
+    path, folder = os.path.abspath(path), os.path.abspath(folder)
+    return path == folder or path.startswith(os.path.join(folder, ""))
 
 
 def before_site_packages(folder: str) -> None:

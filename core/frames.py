@@ -19,7 +19,7 @@ TIFF through Pillow with the bit depths of `core.images` but without EXIF orient
 ignores it for images and image sequences); OpenEXR through PyAV (FFmpeg's decoder), its
 scene-linear values shown as Blender's "Standard" view transform shows them (the sRGB
 transfer function, clipped to 0..1); a movie with its rotation metadata applied (phone video,
-as Blender 5 shows it; Blender 4.2 shows the stored frame). Alpha is ignored.
+as Blender 4.5 and newer show it; Blender 4.2 shows the stored frame). Alpha is ignored.
 
 PyAV (`av`) is imported only when a movie or EXR frame is read; without it those raise a
 `Dust3rError` that says how to install it. No torch or PIL at import (the panel imports

@@ -1,8 +1,10 @@
-"""The point cloud as a mesh of vertices, shown as points by a Geometry Nodes modifier.
+"""The point cloud as a mesh of vertices, shown by a Geometry Nodes modifier.
 
 The mesh keeps the data (`position`, a scene-linear `Color` from the photos' sRGB,
-`confidence`, `image_index`); the modifier turns vertices into render points with a live radius and confidence threshold, and
-an emission material shows the photo colours unlit, in Cycles and EEVEE alike.
+`confidence`, `image_index`, `view_direction`); the modifier shows the vertices above a live
+confidence threshold as render points of a live radius, and in the viewport as small squares
+that Solid shading can colour; an emission material shows the photo colours unlit, in Cycles
+and EEVEE alike.
 """
 from __future__ import annotations
 

@@ -66,11 +66,10 @@ def _source(pkg: dependencies.Package, prefs) -> str:
     blender = os.path.join(bpy.utils.resource_path("LOCAL"), "python")  # its own Python
     named = ((wheels_folder(), "bundled"), (installed, "installed"),
              (environment, "your environment"), (blender, "Blender"))
-    folder = pkg.folder or ""
     for path, name in named:
-        if path and (folder == path or folder.startswith(os.path.join(path, ""))):
+        if path and pkg.folder and dependencies.within(pkg.folder, path):
             return name
-    return folder
+    return pkg.folder or ""
 
 
 def dependency_source(pkg: dependencies.Package) -> str:

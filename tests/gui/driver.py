@@ -104,9 +104,9 @@ def watch(run: dict, stop_when=None, interval: float = 0.05):
     window, _ = window_and_view()
     while True:
         t = task()
-        modal = [op.bl_idname for op in getattr(window, "modal_operators", ())]
+        modal = "DUST3R_OT_reconstruct" in [op.bl_idname for op in window.modal_operators]
         run.setdefault("samples", []).append(
-            [time.monotonic(), t.running, t.stage, t.done, t.total, "DUST3R_OT_reconstruct" in modal])
+            [time.monotonic(), t.running, t.stage, t.done, t.total, modal])
         if stop_when is not None and stop_when():
             return
         if not t.running and run["samples"][-1][0] - run["started"] > 0.5:
