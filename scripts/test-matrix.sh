@@ -22,7 +22,7 @@ for version in "${VERSIONS[@]}"; do
     start=$(date +%s)
     timeout -k 30 3000 "$venv/bin/python" -m pytest -q -p no:cacheprovider > "$out/suite.log" 2>&1
     suite_rc=$?
-    suite="$(tail -1 "$out/suite.log" | sed 's/=//g; s/^ *//; s/ *$//'), $(( $(date +%s) - start )) s"
+    suite="$(tail -1 "$out/suite.log" | sed 's/=//g; s/ in [0-9.]*s .*//; s/^ *//'), $(( $(date +%s) - start )) s"
     start=$(date +%s)
     timeout -k 30 1800 "$venv/bin/python" -m demo --out "$out/demo" > "$out/demo.log" 2>&1
     demo_rc=$?
