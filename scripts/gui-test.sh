@@ -8,4 +8,4 @@ cd "$(dirname "$0")/.."
 export GUI_CHROOT=${GUI_CHROOT:-/var/tmp/dust3r-gui/${SUITE:-sid}}
 scripts/gui-chroot.sh "$GUI_CHROOT"
 [ -x .venv/bin/python ] || scripts/setup-dev.sh
-exec .venv/bin/python -m pytest tests/gui -p no:cacheprovider "$@"
+DUST3R_REAL_WINDOW=1 exec .venv/bin/python -m pytest tests/gui -p no:cacheprovider "$@"

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-if not os.environ.get("GUI_CHROOT"):
+if not os.environ.get("DUST3R_REAL_WINDOW"):
     collect_ignore = ["gui"]  # the real-window tests: scripts/gui-test.sh
 
 REPO = Path(__file__).resolve().parent.parent

@@ -1,7 +1,7 @@
 """The real-window session, run once for the tests of this folder (scripts/gui-test.sh).
 
 It needs the chroot of scripts/gui-chroot.sh (`GUI_CHROOT`) and root (mounts, chroot); the
-rest of the suite leaves this folder out without it (tests/conftest.py).
+rest of the suite leaves this folder out unless `DUST3R_REAL_WINDOW` is set (tests/conftest.py).
 """
 from __future__ import annotations
 
@@ -47,8 +47,11 @@ def window() -> Session:
         _mount("--bind", str(REPO), str(src))
         _mount("-o", "remount,bind,ro", str(src))
         _mount("--bind", str(OUT), str(out))
-        subprocess.run(["chroot", str(chroot), "/bin/bash", "/src/tests/gui/session.sh"],
-                       check=True, timeout=1200)
+        # A clean environment: nothing of this process (bpy's OCIO, a venv) reaches Debian's
+        # Blender.
+        subprocess.run(["chroot", str(chroot), "/usr/bin/env", "-i",
+                        "PATH=/usr/sbin:/usr/bin:/sbin:/bin", "/bin/bash",
+                        "/src/tests/gui/session.sh"], check=True, timeout=1200)
     finally:
         for target in (out, src):
             subprocess.run(["umount", "-l", str(target)], check=False)
