@@ -52,8 +52,8 @@ def _module(pkg: ModuleType, name: str) -> ModuleType:
 def parser(pkg: ModuleType) -> argparse.ArgumentParser:
     """The options; their destinations carry the panel settings' names (`scene.dust3r`),
     their defaults and choices come from `core`."""
-    options, pipeline = _module(pkg, "core.options"), _module(pkg, "core.pipeline")
-    run, imp, ids = pipeline.JobParams(), pipeline.ImportOptions(), options.ids
+    options, settings = _module(pkg, "core.options"), _module(pkg, "core.settings")
+    run, imp, ids = settings.JobParams(), settings.ImportOptions(), options.ids
     p = argparse.ArgumentParser(
         prog="blender -b -P cli.py --",
         description="Reconstruct photos with DUSt3R and save the points and cameras as a .blend")
@@ -149,8 +149,8 @@ STILLS_ONLY = ("use_cameras", "known_cameras", "depth_meshes", "shared_focal", "
 
 
 def sequence_options(p: argparse.ArgumentParser, pkg: ModuleType) -> None:
-    """--sequence and the plate's settings (`core.frames.SequenceOptions`)."""
-    seq = _module(pkg, "core.frames").SequenceOptions()
+    """--sequence and the plate's settings (`core.settings.SequenceOptions`)."""
+    seq = _module(pkg, "core.settings").SequenceOptions()
     s = p.add_argument_group("plate (--sequence): footage to one animated camera")
     s.add_argument("--sequence", action="store_true",
                    help="PLATE is footage: solve it as one camera keyed on every frame, with "
@@ -179,7 +179,7 @@ def panel_settings(args: argparse.Namespace, p: argparse.ArgumentParser,
     pair settings, the mask source, the plate's (`tool.settings.job_params` reads them)."""
     errors = _module(pkg, "core.errors")
     args.auto_pairs = args.scene_graph is None  # a plate: the keyframes' graph by their count
-    args.scene_graph = args.scene_graph or _module(pkg, "core.pipeline").JobParams().scene_graph
+    args.scene_graph = args.scene_graph or _module(pkg, "core.settings").JobParams().scene_graph
     try:
         kind, param, cyclic = _module(pkg, "core.pairs").parse_graph(args.scene_graph)
     except ValueError as exc:
@@ -314,7 +314,7 @@ def write_exports(targets: dict, result, args: argparse.Namespace, pkg: ModuleTy
 def read_known_cameras(path: str, pkg: ModuleType) -> dict:
     """The --known-cameras file as {photo index: KnownCamera} (values checked later, with
     the other settings)."""
-    errors, pipeline = _module(pkg, "core.errors"), _module(pkg, "core.pipeline")
+    errors, settings = _module(pkg, "core.errors"), _module(pkg, "core.settings")
     if not os.path.isfile(path):
         raise errors.Dust3rError(f"The known cameras file {path} does not exist or is not a "
                                  "regular file")
@@ -335,7 +335,7 @@ def read_known_cameras(path: str, pkg: ModuleType) -> dict:
                 f"{path}: the camera of photo {key} must be an object with the keys "
                 f"{', '.join(KNOWN_CAMERA_KEYS)}, got {entry!r}")
         size = entry.get("image_size")
-        known[int(key)] = pipeline.KnownCamera(
+        known[int(key)] = settings.KnownCamera(
             c2w=entry.get("c2w"), focal=entry.get("focal"), pp=entry.get("pp"),
             image_size=tuple(size) if isinstance(size, list) else size)
     return known

@@ -40,9 +40,10 @@ def run_one(n: int, niter: int, device: str) -> dict:
     from align_metrics import camera_errors
     from align_synthetic import make_pairwise, make_scene
     from core.align import global_align
+    from core.settings import AlignSettings
 
     # warm up on a tiny scene: the code pages of torch/MKL kernels are not the aligner's memory
-    global_align(make_pairwise(make_scene(3)), niter=2, device=device)
+    global_align(make_pairwise(make_scene(3)), AlignSettings(niter=2), device=device)
     truth = make_scene(n, shapes=[(384, 512)] * n, focals=[600.0] * n, radius=4.0, seed=n)
     pairwise = make_pairwise(truth, noise=0.01, pair_scale=2, seed=n)
     input_mb = sum(t.numel() * t.element_size() for p in ("pred1", "pred2")
@@ -61,7 +62,7 @@ def run_one(n: int, niter: int, device: str) -> dict:
         cpu_stamps.append(time.process_time())
 
     start = time.perf_counter()
-    scene = global_align(pairwise, niter=niter, device=device, progress=progress)
+    scene = global_align(pairwise, AlignSettings(niter=niter), device=device, progress=progress)
     total = time.perf_counter() - start
     if device == "cpu":
         peak_mb = _rss_mb("VmHWM") - base_mb

@@ -51,7 +51,7 @@ def main() -> None:
     from dust3r_blender import importer
     from dust3r_blender.core import export as core_export
     from dust3r_blender.core.export import colmap, depth, nerfstudio, ply
-    from dust3r_blender.core.pipeline import ImportOptions, JobParams
+    from dust3r_blender.core.settings import ImportOptions, JobParams
     from dust3r_blender.demo.oracle import GroundTruthPredictor
     from dust3r_blender.demo.render import render_scene
     from dust3r_blender.demo.truth import GROUND_TRUTH, load_ground_truth

@@ -61,7 +61,7 @@ def main() -> None:
     (parent / "dust3r_blender").symlink_to(REPO, target_is_directory=True)
     sys.path.insert(0, str(parent))
     from dust3r_blender.core.images import Photo
-    from dust3r_blender.core.pipeline import ImportOptions
+    from dust3r_blender.core.settings import ImportOptions
     from dust3r_blender.core.plan import plan_import
     from dust3r_blender.core.scene import Scene
     from dust3r_blender.importer import import_plan

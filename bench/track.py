@@ -48,8 +48,7 @@ def main() -> None:
     import torch
 
     sys.path[:0] = [str(REPO), str(REPO / "tests")]
-    from core.frames import SequenceOptions
-    from core.pipeline import JobParams
+    from core.settings import AlignSettings, SequenceOptions
     from core.track import plan_keyframes, solve_track
     from demo.compare import camera_errors, similarity
     from track_synthetic import make_shot
@@ -83,7 +82,8 @@ def main() -> None:
     predict.image_size = predictor.image_size
     rss_before = _status_mb("VmRSS")
     t0 = time.perf_counter()
-    track = solve_track(shot.views, predict, JobParams(niter=args.niter), options, progress)
+    track = solve_track(shot.views, predict, AlignSettings(niter=args.niter), options,
+                        progress=progress)
     seconds = time.perf_counter() - t0
 
     sim = similarity(track.c2w[:, :3, 3], shot.c2w[:, :3, 3])

@@ -51,46 +51,6 @@ AV_MISSING = ("PyAV (the Python package 'av') is needed to read movie files and 
 FRAMES_IN_A_MESSAGE = 8  # frame ranges a message lists before "and N more"
 
 
-@dataclass
-class SequenceOptions:
-    """How a plate is solved as one moving camera (`JobParams.sequence`; None = stills)."""
-
-    frame_start: Optional[int] = None  # None = the plate's first frame
-    frame_end: Optional[int] = None  # None = its last
-    frame_step: int = 1
-    keyframe_step: int = 0  # 0 = automatic (core.track picks it from the memory budget)
-    zoom: bool = False  # one focal per frame instead of one for the shot
-    lens_mm: float = 0.0  # > 0: a known lens, kept exactly (with sensor_mm)
-    sensor_mm: float = 36.0  # sensor width in mm (camera report), used with lens_mm
-    pair_graph: str = ""  # "" = the automatic sequence graph (core.track)
-
-    def validate(self) -> None:
-        """`Dust3rError` for values no plate could use (the plate itself is not looked at)."""
-        check([
-            (self.frame_start is None or whole(self.frame_start, -(2 ** 31)),
-             f"The first frame must be a whole number, not {self.frame_start!r}"),
-            (self.frame_end is None or whole(self.frame_end, -(2 ** 31)),
-             f"The last frame must be a whole number, not {self.frame_end!r}"),
-            (whole(self.frame_step, 1),
-             f"The frame step must be a whole number, 1 or more, not {self.frame_step!r}"),
-            (whole(self.keyframe_step, 0), "The keyframe step must be 0 (automatic) or a whole "
-                                           f"number of frames, not {self.keyframe_step!r}"),
-            (isinstance(self.zoom, bool), f"Zoom must be True or False, not {self.zoom!r}"),
-            (real(self.lens_mm, 0),
-             f"The lens must be 0 (solve for it) or a focal length in mm, not {self.lens_mm!r}"),
-            (real(self.sensor_mm, 0, positive=True),
-             f"The sensor width must be a positive number of mm, not {self.sensor_mm!r}"),
-            (not (self.zoom and self.lens_mm), "A known lens is constant: zoom (one focal per "
-                                               "frame) and a lens in mm exclude each other"),
-            (isinstance(self.pair_graph, str),
-             f"The pair graph must be a string, not {self.pair_graph!r}"),
-        ])
-        if self.frame_start is not None and self.frame_end is not None \
-                and self.frame_end < self.frame_start:
-            raise Dust3rError(f"The frame range {self.frame_start}-{self.frame_end} ends before "
-                              "it starts")
-
-
 @dataclass(frozen=True)
 class MovieStream:
     """How a movie's timestamps map to frame numbers: frame n is shown from

@@ -2,7 +2,10 @@
 
 The worker thread runs `pipeline.run` and never touches bpy; it reports through a queue of
 events that the Blender side drains on the main thread (a timer in the UI, a loop in tests).
-The module holds the project's only global state: the active job and the model cache.
+This module is light (the Blender side imports it while registering): the pipeline, and
+with it torch, loads when the first run's work starts (`reconstruction`). Besides the
+active jobs and the model cache here, the Blender side keeps small caches for drawing
+(`tool.photos`, `tool.plate`, `tool.preferences`).
 """
 from __future__ import annotations
 
@@ -13,11 +16,13 @@ import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Optional
 
-from . import pipeline
 from .errors import Cancelled, Dust3rError, user_message
 from .progress import Cancel, StageProgress
+from .settings import JobParams
 
 if TYPE_CHECKING:
+    from .frames import Plate
+    from .pipeline import Result
     from .predictor import Predictor
 
 
@@ -30,7 +35,7 @@ class Event:
     stage: str = ""
     done: int = 0
     total: int = 0
-    result: Optional[pipeline.Result] = None
+    result: "Optional[Result]" = None
     message: str = ""
 
 
@@ -42,7 +47,8 @@ class ModelCache:
         self._key: Optional[tuple] = None
         self._model = None
 
-    def get(self, params: pipeline.JobParams, progress=None, cancel=None):
+    def get(self, params: JobParams, progress=None, cancel=None):
+        from . import pipeline  # torch: first needed here, on the worker thread
         from .device import resolve_device
 
         key = (params.model, params.model_dir, str(resolve_device(params.device)))
@@ -137,19 +143,23 @@ class Job:
             self._events.put(Event("done", result=result))
 
 
-def reconstruction(params: pipeline.JobParams, predictor: "Optional[Predictor]" = None,
-                   models: Optional[ModelCache] = MODELS,
-                   run: Callable[..., pipeline.Result] = pipeline.run) -> Work:
-    """The work of one reconstruction: `pipeline.run` with `predictor`, else with the cached
-    network (loaded on first use)."""
+def reconstruction(params: JobParams, predictor: "Optional[Predictor]" = None,
+                   models: Optional[ModelCache] = MODELS, *, plate: "Optional[Plate]" = None,
+                   execute: "Optional[Callable[..., Result]]" = None) -> Work:
+    """The work of one reconstruction: its input opened and checked (`pipeline.prepare`,
+    with the `plate` the caller opened already), then `pipeline.execute` (or `execute`) with
+    `predictor`, else with the cached network (loaded on first use, after the input
+    checks: bad photos fail before a model loads)."""
 
-    def work(progress, cancel) -> pipeline.Result:
+    def work(progress, cancel) -> "Result":
+        from . import pipeline  # torch: first needed here, on the worker thread
+
+        inputs = pipeline.prepare(params, plate)
         chosen = predictor
         if chosen is None and models is not None:
-            pipeline.check_photos(params)  # bad photos and masks before the model loads
             with pipeline.memory_errors():
                 chosen = pipeline.network_predictor(models.get(params, progress, cancel), params)
-        return run(params, progress=progress, cancel=cancel, predictor=chosen)
+        return (execute or pipeline.execute)(inputs, progress, cancel, chosen)
 
     return work
 
@@ -171,12 +181,11 @@ def start_task(kind: str, work: Work) -> Job:
     return _active[kind]
 
 
-def start(params: pipeline.JobParams, predictor=None, **kwargs: Any) -> Job:
-    """Start the one background reconstruction (settings checked first)."""
+def start(params: JobParams, predictor=None, **kwargs: Any) -> Job:
+    """Start the one background reconstruction."""
     job = _active.get("reconstruct")
     if job is not None and job.running:
         raise Dust3rError("A reconstruction is already running: wait for it or cancel it")
-    params.validate()
     return start_task("reconstruct", reconstruction(params, predictor, **kwargs))
 
 

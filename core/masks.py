@@ -46,33 +46,6 @@ NAMES_IN_A_NOTE = 5  # photo names a note lists before "and N more"
 
 
 @dataclass(frozen=True)
-class MaskOptions:
-    """Where a run's masks come from; the default is no masks."""
-
-    folder: str = ""  # one mask image per photo, named after the photo's stem; "" = none
-    alpha: bool = False  # the photo's own alpha channel: transparent = ignore
-    invert: bool = False  # swap keep and ignore
-
-    @property
-    def source(self) -> str:
-        """The id of `core.options.MASK_SOURCES`: "none", "alpha" or "folder"."""
-        return "folder" if self.folder else "alpha" if self.alpha else "none"
-
-    def validate(self) -> None:
-        """`Dust3rError` for options no run could use (the file system is not looked at)."""
-        if not isinstance(self.folder, str) or not isinstance(self.alpha, bool) \
-                or not isinstance(self.invert, bool):
-            raise Dust3rError(f"Masks: folder must be a path and alpha, invert True or False, "
-                              f"not {self!r}")
-        if self.folder and self.alpha:
-            raise Dust3rError("Masks come from a mask folder or from the photos' alpha "
-                              "channels, not both: choose one")
-        if self.invert and self.source == "none":
-            raise Dust3rError("Invert masks needs masks: a mask folder or the photos' alpha "
-                              "channels")
-
-
-@dataclass(frozen=True)
 class MaskFolder:
     """The image files of a mask folder, by name without extension (case-folded)."""
 

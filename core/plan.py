@@ -19,12 +19,13 @@ import numpy as np
 from .cameras import (SENSOR_MM, BlenderCamera, PinholeCamera, to_blender, transform_points,
                       world_matrix)
 from .errors import Dust3rError
-from .masks import MaskOptions
+from .settings import MaskOptions
 
 if TYPE_CHECKING:  # no torch or PIL here: the add-on's UI imports this module
-    from .frames import Plate, SequenceOptions
+    from .frames import Plate
+    from .settings import SequenceOptions
     from .images import Photo
-    from .pipeline import ImportOptions
+    from .settings import ImportOptions
     from .scene import PointCloud, Scene
     from .track import Track
 

@@ -19,20 +19,22 @@ the plate.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Optional, Sequence
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Optional, Sequence
 
 import numpy as np
+import torch
 
+from .align import global_align
 from .cameras import checked_focal
 from .errors import Dust3rError, raise_if_cancelled
 from .pairs import fit_graph, pair_indices, sequence_graph
 from .progress import Cancel, StageProgress, for_stage
+from .scene import Scene
+from .settings import AlignSettings, SequenceOptions
 
 if TYPE_CHECKING:
-    from .pipeline import JobParams
     from .predictor import Predictor
-    from .scene import Scene
 
 KEYFRAME_MEMORY = 3 << 30  # bytes the keyframe alignment may take (the automatic step)
 BATCH_FRAMES = 8  # in-between frames aligned together (with their keyframes)
@@ -144,20 +146,20 @@ def plan_keyframes(n_frames: int, shape: tuple[int, int], keyframe_step: int = 0
     return KeyframePlan(n_frames, step, keyframes, graph, pairs, batches, needed)
 
 
-def solve_track(views: list[dict], predictor: "Predictor", params: "JobParams", options: Any,
+def solve_track(views: list[dict], predictor: "Predictor", alignment: AlignSettings,
+                sequence: SequenceOptions, device: str | torch.device = "cpu",
                 progress: Optional[StageProgress] = None, cancel: Optional[Cancel] = None,
                 masks: Optional[Sequence[Optional[np.ndarray]]] = None) -> Track:
     """Solve the camera of every frame of a plate (module docstring).
 
     `views`: the frames' network views (as `core.images.load_images` makes them, each with
-    its `photo` and a `frame` number); `options`: the `SequenceOptions` fields
-    keyframe_step, zoom, lens_mm, sensor_mm, pair_graph; `params`: the alignment settings
-    (niter, lr, schedule, min_conf_thr, clean, device, early_stop_patience); `masks`: per
-    view (in the order given) a bool [H, W] network mask or None (`core.masks.frame_masks`).
-    Progress:
-    "pairs" (the keyframe pairs through the predictor), "align" (keyframe alignment
-    iterations), "frames" (frames solved / total); `cancel()` is checked between batches
-    and at every iteration (raises `core.errors.Cancelled`).
+    its `photo` and a `frame` number); `alignment`: how every alignment optimises (the
+    keyframes' cleans its cloud, the in-between frames' do not); `sequence`: the keyframe
+    step, pair graph, zoom and lens; `masks`: per view (in the order given) a bool [H, W]
+    network mask or None (`core.masks.frame_masks`). Progress: "pairs" (the keyframe pairs
+    through the predictor), "align" (keyframe alignment iterations), "frames" (frames solved
+    / total); `cancel()` is checked between batches and at every iteration (raises
+    `core.errors.Cancelled`).
     """
     order = sorted(range(len(views)), key=lambda k: views[k]["frame"])
     views = [views[k] for k in order]
@@ -167,13 +169,13 @@ def solve_track(views: list[dict], predictor: "Predictor", params: "JobParams", 
         raise Dust3rError(f"Frame numbers repeat among the views: {frames}")
     size = tuple(views[0]["photo"].size) if views else (0, 0)
     plan = plan_keyframes(len(views), tuple(views[0]["img"].shape[-2:]) if views else (0, 0),
-                          options.keyframe_step, options.pair_graph)
-    lens = options.lens_mm / options.sensor_mm * size[0] if options.lens_mm > 0 else None
+                          sequence.keyframe_step, sequence.pair_graph)
+    lens = sequence.lens_mm / sequence.sensor_mm * size[0] if sequence.lens_mm > 0 else None
     # The principal point is the plate's centre, as a cine camera's lens sits on its sensor
     # (shift 0): the aligner's own default, W/2 in pixel-centre coordinates, is half a pixel
     # off, which reprojects the shot 0.5 px x (plate / network size) off.
     centre = ((size[0] - 1) / 2, (size[1] - 1) / 2)
-    zoom = options.zoom and lens is None  # a known lens is kept on every frame, zoom or not
+    zoom = sequence.zoom  # never with a known lens (`SequenceOptions` refuses both)
     report = for_stage(progress, "frames")
     report(0, len(frames))
 
@@ -184,11 +186,11 @@ def solve_track(views: list[dict], predictor: "Predictor", params: "JobParams", 
     keys, is_key = plan.keyframes, np.isin(np.arange(n), plan.keyframes)
     pairwise = predictor(_pairs(views, keys, plan.keyframe_pairs), for_stage(progress, "pairs"),
                          cancel)
-    scene = _align(pairwise, params, progress=for_stage(progress, "align"), cancel=cancel,
-                   masks=[masks[k] for k in keys],
-                   known_pp={k: centre for k in range(len(keys))},
-                   shared_focal=lens is None and not zoom, clean=params.clean,
-                   known_focals={k: lens for k in range(len(keys))} if lens else None)
+    scene = global_align(pairwise, alignment, progress=for_stage(progress, "align"),
+                         cancel=cancel, device=device, masks=[masks[k] for k in keys],
+                         known_pp={k: centre for k in range(len(keys))},
+                         shared_focal=lens is None and not zoom,
+                         known_focals={k: lens for k in range(len(keys))} if lens else None)
     confidence[list(keys)] = _frame_confidence(pairwise, len(keys))
     del pairwise  # the largest thing here: free it before the in-between frames
     _check_focals(scene.photo_focals, size)  # the in-between frames build on them
@@ -200,17 +202,19 @@ def solve_track(views: list[dict], predictor: "Predictor", params: "JobParams", 
     done = len(keys)
     report(done, n)
 
+    in_between = replace(alignment, clean=False)  # their clouds are not imported
+
     for batch in plan.batches:
         raise_if_cancelled(cancel)
         images = plan.batch_images(batch)
         pairwise = predictor(_pairs(views, images, plan.batch_pairs(batch)), None, cancel)
         fixed = {local: f for local, f in enumerate(images) if is_key[f]}
         known = fixed if zoom else dict(enumerate(images))
-        solved = _align(pairwise, params, cancel=cancel, shared_focal=False, clean=False,
-                        masks=[masks[f] for f in images],
-                        known_pp={local: centre for local in range(len(images))},
-                        known_poses={local: c2w[f] for local, f in fixed.items()},
-                        known_focals={local: focals[f] for local, f in known.items()})
+        solved = global_align(pairwise, in_between, cancel=cancel, device=device,
+                              masks=[masks[f] for f in images],
+                              known_pp={local: centre for local in range(len(images))},
+                              known_poses={local: c2w[f] for local, f in fixed.items()},
+                              known_focals={local: focals[f] for local, f in known.items()})
         own = [local for local, f in enumerate(images) if not is_key[f]]
         frame_of = [images[local] for local in own]
         confidence[frame_of] = _frame_confidence(pairwise, len(images))[own]
@@ -243,15 +247,6 @@ def _pairs(views: list[dict], images: Sequence[int], pairs: Sequence[tuple[int, 
     (the aligner needs images 0..N-1; the views' pixels are shared, not copied)."""
     local = [dict(views[f], idx=n, instance=str(n)) for n, f in enumerate(images)]
     return [(local[i], local[j]) for i, j in pairs]
-
-
-def _align(pairwise: dict, params: "JobParams", **kwargs) -> "Scene":
-    from .align import global_align
-    from .device import resolve_device
-
-    return global_align(pairwise, niter=params.niter, lr=params.lr, schedule=params.schedule,
-                        min_conf_thr=params.min_conf_thr, device=resolve_device(params.device),
-                        early_stop_patience=params.early_stop_patience or None, **kwargs)
 
 
 def _frame_confidence(pairwise: dict, n_images: int) -> np.ndarray:

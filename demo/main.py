@@ -34,9 +34,9 @@ from PIL import Image, ImageOps
 
 from .. import importer
 from ..core import cameras as core_cameras
-from ..core import options, pipeline, weights
+from ..core import options, weights
 from ..core.errors import Dust3rError
-from ..core.frames import SequenceOptions
+from ..core.settings import ImportOptions, JobParams, SequenceOptions
 from ..core.progress import ProgressPrinter
 from ..tool.cameras import blender_camera
 from .compat import render_still, set_file_format
@@ -120,7 +120,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--views", type=int, default=6, help="photos to render (default 6)")
     p.add_argument("--rerender", action="store_true", help="render the photos again")
     p.add_argument("--device", default="auto", choices=options.ids(options.DEVICES))
-    p.add_argument("--precision", default=pipeline.JobParams().precision,
+    p.add_argument("--precision", default=JobParams().precision,
                    choices=options.ids(options.PRECISIONS))
     p.add_argument("--niter", type=int, default=300, help="alignment iterations (default 300)")
     p.add_argument("--photo", type=int, default=0, help="the photo shown in demo.png")
@@ -177,9 +177,9 @@ def run(args: argparse.Namespace, out: Path, photos: Path) -> int:
     checkpoint, predictor = choose_predictor(args, truth)
 
     bpy.ops.wm.read_homefile(use_empty=True)
-    params = pipeline.JobParams(photos=str(photos), model=checkpoint or "512_dpt",
+    params = JobParams(photos=str(photos), model=checkpoint or "512_dpt",
                                 device=args.device, precision=args.precision, niter=args.niter,
-                                import_options=pipeline.ImportOptions(collection_name="DUSt3R demo"))
+                                import_options=ImportOptions(collection_name="DUSt3R demo"))
     imported = importer.reconstruct(params, progress=ProgressPrinter(), predictor=predictor)
     errors = imported_errors(imported, truth)
 
@@ -201,7 +201,7 @@ def run(args: argparse.Namespace, out: Path, photos: Path) -> int:
     return 0
 
 
-def solve_clip(params: pipeline.JobParams, truth: GroundTruth, predictor=None,
+def solve_clip(params: JobParams, truth: GroundTruth, predictor=None,
                progress=None) -> tuple[importer.Imported, TrackErrors]:
     """A rendered shot's plate (`params.photos`: `plate.####.png`, or a movie, whose frames
     count from 1) through `importer.reconstruct` into the current Blender file, and each
@@ -228,11 +228,11 @@ def run_clip(args: argparse.Namespace, out: Path) -> int:
 
     bpy.ops.wm.read_homefile(use_empty=True)
     plate = shot / "plate.mkv" if args.movie else shot / "plate.####.png"
-    params = pipeline.JobParams(
+    params = JobParams(
         photos=str(plate), model=checkpoint or "512_dpt", device=args.device,
         precision=args.precision, niter=args.niter,
         sequence=SequenceOptions(keyframe_step=args.keyframe_step),
-        import_options=pipeline.ImportOptions(collection_name="DUSt3R clip"))
+        import_options=ImportOptions(collection_name="DUSt3R clip"))
     imported, errors = solve_clip(params, truth, predictor, ProgressPrinter())
     track = imported.result.track
     track_picture(track, truth.renumbered(track.frames[0])).save(out / "clip.png")

@@ -13,16 +13,16 @@ from typing import TYPE_CHECKING, Optional, Union
 
 import bpy
 
-from ..core.masks import MaskOptions
-from ..core.pipeline import ImportOptions, JobParams, Result, run
 from ..core.plan import ImportPlan, OriginPlan, TrackPlan, plan_import, plan_track
+from ..core.settings import ImportOptions, JobParams, MaskOptions, SequenceOptions
 from . import cameras as cam_builder
 from . import depth_meshes as depth_builder
 from . import points as point_builder
 from . import track as track_builder
 
 if TYPE_CHECKING:
-    from ..core.frames import Plate, SequenceOptions
+    from ..core.frames import Plate
+    from ..core.pipeline import Result
     from ..core.predictor import Predictor
     from ..core.progress import Cancel, StageProgress
     from ..core.scene import Scene
@@ -107,6 +107,8 @@ def reconstruct(params: JobParams, *, target: Optional["bpy.types.Scene"] = None
     """Photos (or a plate, with `params.sequence`) to Blender data in one call, for scripts:
     `core.pipeline.run` then `import_result`; the returned `Imported` carries the run as
     `result`."""
+    from ..core.pipeline import run  # torch: the run starts here (registering needs none)
+
     result = run(params, progress=progress, cancel=cancel, predictor=predictor)
     if progress:
         progress("import", 0, 1)

@@ -28,7 +28,7 @@ def _on_load_post(*_args) -> None:
     draws from caches)."""
     for scene in bpy.data.scenes:
         photo_source.refresh(scene.dust3r)
-        plate.refresh(scene.dust3r)
+        plate.read(scene.dust3r)
 
 
 def _probe_dependencies() -> Optional[float]:

@@ -3,17 +3,23 @@ thread, the import back on the main thread. In `blender -b` (no event loop) it r
 synchronously inside execute()."""
 from __future__ import annotations
 
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 import bpy
 from bpy.props import EnumProperty
 
-from ..core import jobs, pipeline
+from .. import importer
+from ..core import jobs
 from ..core.errors import Dust3rError
 from ..core.progress import ProgressPrinter
+from ..core.settings import JobParams
 from ..tool import cameras, photos, plate, settings
 from ..tool.preferences import model_dir, model_source, preferences, require_dependencies
 from . import tasks
+
+if TYPE_CHECKING:
+    from ..core.frames import Plate
+    from ..core.pipeline import Result
 
 KINDS = [(kind, kind.title(), "") for kind in jobs.LABELS]
 
@@ -26,11 +32,10 @@ def model_choice(prefs) -> settings.ModelChoice:
                                 prefs.precision, bpy.app.online_access)
 
 
-def job_params(context) -> pipeline.JobParams:
+def job_params(context) -> JobParams:
     """Every setting of the panel and the preferences, copied into a checked plain object."""
     s = context.scene.dust3r
     if s.input_type != "PHOTOS":
-        plate.refresh(s)  # the panel's note follows what the run finds
         return settings.job_params(s, plate.plate_source(s), model_choice(preferences(context)))
     paths = photos.photo_paths(s)
     if not paths:
@@ -40,16 +45,14 @@ def job_params(context) -> pipeline.JobParams:
     return settings.job_params(s, paths, model_choice(preferences(context)), known)
 
 
-def import_result(result: pipeline.Result, target=None) -> str:
+def import_result(result: "Result", target=None) -> str:
     """Build the Blender data of a finished run (main thread); the message for the UI."""
-    from ..importer import import_result as import_run
-
-    imported = import_run(result, target=target)
+    imported = importer.import_result(result, target=target)
     # The run's notes (e.g. photos that ran without a mask) on lines of their own.
     return "\n".join([f"{result.summary()}: {imported.summary()}", *result.notes])
 
 
-def _import_and_push_undo(result: pipeline.Result) -> str:
+def _import_and_push_undo(result: "Result") -> str:
     message = import_result(result)
     if not bpy.app.background:
         bpy.ops.ed.undo_push(message="DUSt3R Import")  # timers make no undo step of their own
@@ -82,9 +85,11 @@ class DUST3R_OT_reconstruct(bpy.types.Operator):
         try:
             params = job_params(context)
             require_dependencies(preferences(context))
+            # A plate is read here once, for the run and for the panel's note alike.
+            opened = plate.read(context.scene.dust3r)
             if self.mode == "SYNC" or (self.mode == "AUTO" and bpy.app.background):
-                return self._run_now(context, params)
-            jobs.start(params)
+                return self._run_now(context, params, opened)
+            jobs.start(params, plate=opened)
         except Dust3rError as exc:
             self.report({"ERROR"}, str(exc))
             return {"CANCELLED"}
@@ -112,10 +117,10 @@ class DUST3R_OT_reconstruct(bpy.types.Operator):
             return {"RUNNING_MODAL"}
         return {"PASS_THROUGH"}
 
-    def _run_now(self, context, params: pipeline.JobParams):
+    def _run_now(self, context, params: JobParams, opened: "Optional[Plate]"):
         """The whole run inside execute(), printing progress (blender -b, scripts)."""
         printer = ProgressPrinter()
-        work = jobs.reconstruction(params)
+        work = jobs.reconstruction(params, plate=opened)
         result = work(printer, lambda: False)
         printer("import", 0, 1)
         message = import_result(result, target=context.scene)

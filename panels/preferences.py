@@ -5,7 +5,7 @@ import bpy
 from bpy.props import EnumProperty, StringProperty
 
 from ..core import dependencies, options
-from ..core.pipeline import JobParams
+from ..core.settings import JobParams
 from ..operators.setup import (DUST3R_OT_download_model, DUST3R_OT_install_dependencies,
                                DUST3R_OT_unload_model)
 from ..tool import preferences as tool_prefs

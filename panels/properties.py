@@ -1,7 +1,7 @@
 """The add-on's Blender properties: the panel's settings (per scene, saved with the file) and
 the background tasks' status (per window manager: no undo steps, not saved).
 
-Defaults come from `core.pipeline`'s JobParams and ImportOptions, choices from
+Defaults come from `core.settings`' JobParams, ImportOptions and SequenceOptions, choices from
 `core.options`: the panel, cli.py and scripts share them.
 """
 from __future__ import annotations
@@ -13,8 +13,7 @@ from bpy.props import (BoolProperty, CollectionProperty, EnumProperty, FloatProp
 from ..core import options
 from ..core.options import enum_items
 from ..core.pairs import parse_graph
-from ..core.frames import SequenceOptions
-from ..core.pipeline import ImportOptions, JobParams
+from ..core.settings import ImportOptions, JobParams, SequenceOptions
 from ..tool import photos, plate
 
 RUN, IMPORT, SEQUENCE = JobParams(), ImportOptions(), SequenceOptions()  # the defaults
@@ -26,8 +25,8 @@ def _refresh_photos(settings, _context) -> None:
     photos.refresh(settings)
 
 
-def _refresh_plate(settings, _context) -> None:
-    plate.refresh(settings)
+def _read_plate(settings, _context) -> None:
+    plate.read(settings)
 
 
 class DUST3R_PG_photo(bpy.types.PropertyGroup):
@@ -47,28 +46,25 @@ class DUST3R_PG_settings(bpy.types.PropertyGroup):
     photo_index: IntProperty(name="Photo", default=0)
     folder: StringProperty(name="Folder", subtype="DIR_PATH", update=_refresh_photos)
 
-    input_type: EnumProperty(name="Input", default="PHOTOS", update=_refresh_plate, items=(
+    input_type: EnumProperty(name="Input", default="PHOTOS", update=_read_plate, items=(
         ("PHOTOS", "Photos", "Still photos: a static camera each"),
         ("PLATE", "Plate", "Footage (an image sequence or a movie file) solved as one "
                            "animated camera"),
         ("CLIP", "Movie Clip", "A Movie Clip of this file solved as one animated camera"),
     ))
-    plate: StringProperty(name="Plate", subtype="FILE_PATH", update=_refresh_plate,
+    plate: StringProperty(name="Plate", subtype="FILE_PATH", update=_read_plate,
                           description="A folder of numbered frames, a frame pattern such as "
                                       "plate.####.png, or a movie file (mp4, mov, mkv, avi)")
     movie_clip: PointerProperty(name="Movie Clip", type=bpy.types.MovieClip,
-                                update=_refresh_plate)
+                                update=_read_plate)
     use_frame_start: BoolProperty(name="Start", default=SEQUENCE.frame_start is not None,
-                                  update=_refresh_plate,
                                   description="Start at this frame (off: the plate's first)")
-    frame_start: IntProperty(name="Start", default=SEQUENCE.frame_start or 1,
-                             update=_refresh_plate)
+    frame_start: IntProperty(name="Start", default=SEQUENCE.frame_start or 1)
     use_frame_end: BoolProperty(name="End", default=SEQUENCE.frame_end is not None,
-                                update=_refresh_plate,
                                 description="End at this frame (off: the plate's last)")
-    frame_end: IntProperty(name="End", default=SEQUENCE.frame_end or 1, update=_refresh_plate)
+    frame_end: IntProperty(name="End", default=SEQUENCE.frame_end or 1)
     frame_step: IntProperty(name="Step", default=SEQUENCE.frame_step, min=1,
-                            update=_refresh_plate, description="Solve every this many frames")
+                            description="Solve every this many frames")
     keyframe_step: IntProperty(name="Keyframe Step", default=SEQUENCE.keyframe_step, min=0,
                                description="Align every this many frames with the full "
                                            "aligner, the rest against them (0 = automatic, "

@@ -5,7 +5,7 @@ from __future__ import annotations
 import bpy
 
 from ..core.pairs import fit_graph, pair_indices
-from ..core.pipeline import notes
+from ..core.settings import notes
 from ..core.plan import PROPERTY_PREFIX
 from ..operators.camera import DUST3R_OT_set_active_camera
 from ..operators.photos import DUST3R_OT_add_photos, DUST3R_OT_clear_photos, DUST3R_OT_remove_photo

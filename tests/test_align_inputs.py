@@ -5,7 +5,8 @@ import torch
 
 from align_synthetic import make_pairwise, make_scene
 from core.align import global_align
-from core.errors import AlignmentError, Cancelled
+from core.errors import AlignmentError, Cancelled, Dust3rError
+from core.settings import AlignSettings
 
 
 @pytest.fixture(scope="module")
@@ -22,8 +23,8 @@ def test_numpy_arrays_and_tensor_indices_give_the_same_scene(pairwise):
     as_numpy = {view: {k: (np.asarray(v) if torch.is_tensor(v) else v) for k, v in d.items()}
                 for view, d in pairwise.items()}
     as_numpy["view1"]["idx"] = torch.tensor(pairwise["view1"]["idx"])
-    a = global_align(pairwise, niter=10)
-    b = global_align(as_numpy, niter=10)
+    a = global_align(pairwise, AlignSettings(niter=10))
+    b = global_align(as_numpy, AlignSettings(niter=10))
     np.testing.assert_array_equal(a.c2w, b.c2w)
     np.testing.assert_array_equal(a.loss_trace, b.loss_trace)
 
@@ -31,8 +32,8 @@ def test_numpy_arrays_and_tensor_indices_give_the_same_scene(pairwise):
 def test_listed_per_pair_tensors_equal_the_stacked_layout(pairwise):
     listed = {view: {k: (list(v) if torch.is_tensor(v) else v) for k, v in d.items()}
               for view, d in pairwise.items()}
-    a = global_align(pairwise, niter=10)
-    b = global_align(listed, niter=10)
+    a = global_align(pairwise, AlignSettings(niter=10))
+    b = global_align(listed, AlignSettings(niter=10))
     np.testing.assert_array_equal(a.c2w, b.c2w)
 
 
@@ -91,7 +92,7 @@ def test_bad_input_is_a_clear_alignment_error(pairwise, case, match):
                 if k == 2:
                     pairwise[pred]["conf"][e] = 2.0
     with pytest.raises(AlignmentError, match=match):
-        global_align(pairwise, niter=5)
+        global_align(pairwise, AlignSettings(niter=5))
 
 
 @pytest.mark.parametrize("kwargs, match", [
@@ -109,21 +110,31 @@ def test_bad_input_is_a_clear_alignment_error(pairwise, case, match):
     (dict(known_pp={1: (1e6, 2.0)}), "far outside"),
     (dict(known_focals={0: 70.0, 1: 90.0}, shared_focal=True), "known focals differ"),
     (dict(masks={0: np.ones((64, 48), bool)}), "mask of image 0"),
-    (dict(schedule="step"), "unknown schedule"),
 ])
 def test_bad_options_are_clear_alignment_errors(pairwise, kwargs, match):
     with pytest.raises(AlignmentError, match=match):
-        global_align(pairwise, niter=5, **kwargs)
+        global_align(pairwise, AlignSettings(niter=5), **kwargs)
+
+
+@pytest.mark.parametrize("settings, match", [
+    (dict(schedule="step"), "schedule must be one of"), (dict(niter=-1), "iterations"),
+    (dict(lr=0.0), "learning rate"), (dict(min_conf_thr=float("nan")), "confidence threshold"),
+    (dict(early_stop_patience=2.5), "early stop"), (dict(clean="yes"), "clean"),
+])
+def test_alignment_settings_no_alignment_could_use_are_refused_when_made(settings, match):
+    with pytest.raises(Dust3rError, match=match):
+        AlignSettings(**settings)
 
 
 def test_progress_reports_every_iteration_and_cancel_stops(pairwise):
     seen = []
-    scene = global_align(pairwise, niter=7, progress=lambda k, n: seen.append((k, n)))
+    scene = global_align(pairwise, AlignSettings(niter=7),
+                         progress=lambda k, n: seen.append((k, n)))
     assert seen == [(k, 7) for k in range(1, 8)]
     assert len(scene.loss_trace) == 7 and np.isfinite(scene.loss_trace).all()
     done = []
     with pytest.raises(Cancelled):  # stops within one iteration of the request
-        global_align(pairwise, niter=50, progress=lambda k, n: done.append(k),
+        global_align(pairwise, AlignSettings(niter=50), progress=lambda k, n: done.append(k),
                      cancel=lambda: len(done) >= 3)
     assert done == [1, 2, 3]
     with pytest.raises(Cancelled):  # and before any work at all
@@ -131,8 +142,8 @@ def test_progress_reports_every_iteration_and_cancel_stops(pairwise):
 
 
 def test_early_stop_ends_once_the_loss_stops_improving(pairwise):
-    full = global_align(pairwise, niter=300)
-    early = global_align(pairwise, niter=300, early_stop_patience=10)
+    full = global_align(pairwise, AlignSettings(niter=300))
+    early = global_align(pairwise, AlignSettings(niter=300, early_stop_patience=10))
     assert 10 < len(early.loss_trace) < 300
     np.testing.assert_array_equal(early.loss_trace, full.loss_trace[: len(early.loss_trace)])
     best = np.minimum.accumulate(early.loss_trace)
@@ -140,11 +151,11 @@ def test_early_stop_ends_once_the_loss_stops_improving(pairwise):
 
 
 def test_linear_schedule_and_zero_iterations(pairwise):
-    none = global_align(pairwise, niter=0)
+    none = global_align(pairwise, AlignSettings(niter=0))
     assert len(none.loss_trace) == 0
     np.testing.assert_array_equal(none.c2w, none.init.c2w)
-    linear = global_align(pairwise, niter=20, schedule="linear")
-    cosine = global_align(pairwise, niter=20)
+    linear = global_align(pairwise, AlignSettings(niter=20, schedule="linear"))
+    cosine = global_align(pairwise, AlignSettings(niter=20))
     assert linear.loss_trace[0] == cosine.loss_trace[0] and linear.loss_trace[-1] != cosine.loss_trace[-1]
 
 
@@ -156,7 +167,7 @@ def test_outputs_are_finite_even_for_an_untrained_network():
                           "conf": 1 + 5 * torch.rand(n_pairs, 48, 64, generator=rng)},
                 "pred2": {"pts3d_in_other_view": torch.randn(n_pairs, 48, 64, 3, generator=rng),
                           "conf": 1 + 5 * torch.rand(n_pairs, 48, 64, generator=rng)}}
-    scene = global_align(pairwise, niter=20)
+    scene = global_align(pairwise, AlignSettings(niter=20))
     for field in (scene.c2w, scene.focals, scene.depthmaps, scene.pts3d):
         assert np.isfinite(field).all()
     assert (scene.focals > 0).all()

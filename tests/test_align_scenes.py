@@ -9,6 +9,7 @@ import pytest
 
 from align_metrics import camera_errors, rotation_deg
 from align_synthetic import make_pairwise, make_scene, pixel_colors
+from core.settings import AlignSettings
 from core.align import global_align
 from core.images import Photo
 
@@ -60,7 +61,7 @@ def test_noise_and_confident_outliers_with_six_cameras():
 def test_shared_focal_is_one_value_for_all_images():
     truth = make_scene(4, focals=[80.0] * 4, seed=3)
     pairwise = make_pairwise(truth, noise=0.02, pair_scale=2, seed=3)
-    shared = global_align(pairwise, shared_focal=True, niter=150)
+    shared = global_align(pairwise, AlignSettings(niter=150), shared_focal=True)
     assert np.ptp(shared.focals) == 0 and np.ptp(shared.init.focals) == 0
     assert shared.focals[0] == pytest.approx(80.0, rel=0.005)
 
@@ -68,7 +69,8 @@ def test_shared_focal_is_one_value_for_all_images():
 def test_focals_that_differ_are_recovered_per_image():
     focals = [60.0, 95.0, 75.0, 110.0]
     truth = make_scene(4, focals=focals, seed=4)
-    scene = global_align(make_pairwise(truth, noise=0.005, pair_scale=2, seed=4), niter=150)
+    scene = global_align(make_pairwise(truth, noise=0.005, pair_scale=2, seed=4),
+                         AlignSettings(niter=150))
     np.testing.assert_allclose(scene.focals, focals, rtol=0.005)
 
 
@@ -77,7 +79,8 @@ def test_all_poses_known_fix_cameras_and_the_metric_scale(noise):
     truth = make_scene(4, seed=5)
     # every pair at its own random scale: the metric scale can only come from the poses
     scene = global_align(make_pairwise(truth, noise=noise, pair_scale=3, seed=5),
-                         known_poses=list(truth.c2w), niter=150)
+                         AlignSettings(niter=150),
+                         known_poses=list(truth.c2w))
     np.testing.assert_allclose(scene.c2w, truth.c2w, atol=1e-6)
     np.testing.assert_allclose(scene.init.c2w, truth.c2w, atol=1e-6)
     for k in range(4):  # no similarity needed; with noise the official loss would shrink it ~1 %
@@ -148,10 +151,11 @@ def test_masks_exclude_pixels_from_the_loss_and_the_cloud():
             if k == 1:
                 pairwise[pred][key][e][bad] *= 1.8
                 pairwise[pred]["conf"][e][bad] = 30.0
-    masked = global_align(pairwise, masks={1: ~bad}, niter=200)
+    masked = global_align(pairwise, AlignSettings(niter=200), masks={1: ~bad})
     err = camera_errors(masked.c2w, masked.focals, truth.c2w, truth.focals)
     assert err["rot_deg"] < 0.1 and err["focal_pct"] < 0.3
-    unmasked = camera_errors(*(lambda s: (s.c2w, s.focals))(global_align(pairwise, niter=200)),
+    unmasked = camera_errors(*(lambda s: (s.c2w, s.focals))(global_align(pairwise,
+                                                                         AlignSettings(niter=200))),
                              truth.c2w, truth.focals)
     assert unmasked["rot_deg"] > 3 * err["rot_deg"]  # the region does matter when not masked
     assert not masked.masks[1][bad].any() and (masked.confidence[1][bad] == 0).all()
@@ -163,7 +167,7 @@ def test_masks_exclude_pixels_from_the_loss_and_the_cloud():
 
 def test_two_images_take_the_pair_viewer_path():
     truth = make_scene(2, focals=[70, 85], arc_deg=30, seed=10)
-    scene = global_align(make_pairwise(truth, pair_scale=2, seed=10), niter=300)
+    scene = global_align(make_pairwise(truth, pair_scale=2, seed=10), AlignSettings(niter=300))
     assert len(scene.loss_trace) == 0  # no optimisation
     np.testing.assert_allclose(scene.focals, [70, 85], rtol=1e-4)
     assert np.allclose(scene.c2w[0], np.eye(4)) or np.allclose(scene.c2w[1], np.eye(4))
@@ -189,7 +193,8 @@ def test_one_image_paired_with_itself():
 
 def test_colours_follow_their_pixels_into_the_cloud():
     truth = make_scene(3, shapes=[LANDSCAPE, PORTRAIT, LANDSCAPE], seed=12)
-    scene = global_align(make_pairwise(truth, images=True, seed=12), niter=20, clean=False)
+    scene = global_align(make_pairwise(truth, images=True, seed=12),
+                         AlignSettings(niter=20, clean=False))
     for k in range(3):
         np.testing.assert_allclose(scene.colors[k], pixel_colors(truth, k), atol=1e-6)
     cloud = scene.point_cloud()
@@ -212,11 +217,13 @@ def test_pairs_in_one_direction_only():
 
 def test_two_images_with_a_single_pair_or_known_poses_are_optimised():
     truth = make_scene(2, focals=[70, 80], arc_deg=30, seed=14)
-    one_way = global_align(make_pairwise(truth, [(0, 1)], noise=0.005, pair_scale=2, seed=14), niter=100)
+    one_way = global_align(make_pairwise(truth, [(0, 1)], noise=0.005, pair_scale=2, seed=14),
+                           AlignSettings(niter=100))
     assert len(one_way.loss_trace) == 100
     np.testing.assert_allclose(one_way.focals, [70, 80], rtol=0.01)
     known = global_align(make_pairwise(truth, noise=0.005, pair_scale=2, seed=14),
-                         known_poses=list(truth.c2w), niter=100)
+                         AlignSettings(niter=100),
+                         known_poses=list(truth.c2w))
     assert len(known.loss_trace) == 100
     np.testing.assert_allclose(known.c2w, truth.c2w, atol=1e-6)
     for k in range(2):

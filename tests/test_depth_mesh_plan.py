@@ -7,7 +7,7 @@ import pytest
 from core.cameras import transform_points
 from core.errors import Dust3rError
 from core.images import Photo
-from core.pipeline import ImportOptions
+from core.settings import ImportOptions
 from core.plan import DEPTH_MAX_SLOPE, camera_name, grid_indices, plan_import
 from core.scene import Scene
 

@@ -16,10 +16,10 @@ from PIL import Image
 from core.cameras import PinholeCamera, world_matrix
 from core.destination import EXPORT_MARKER
 from core.errors import Cancelled, Dust3rError
-from core.masks import MaskOptions
+from core.settings import MaskOptions
 from core.export import ExportCamera, ExportPoints, ExportScene, describe_scene
 from core.export import colmap, depth, nerfstudio, photos, ply
-from core.pipeline import ImportOptions
+from core.settings import ImportOptions
 
 SCALE = 2.0  # export units per reconstruction unit (given, so the tests know the world)
 WORLD = world_matrix(SCALE)

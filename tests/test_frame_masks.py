@@ -8,8 +8,10 @@ from test_frames import H, W, write_exr, write_movie, write_sequence
 from core import pipeline
 from core.dependencies import ONLY_FOR, PACKAGES, missing
 from core.errors import Dust3rError, ImageError
-from core.frames import SequenceOptions, load_frames, open_plate
-from core.masks import MaskOptions, frame_masks
+from core.frames import load_frames, open_plate
+from core.settings import JobParams, SequenceOptions
+from core.masks import frame_masks
+from core.settings import MaskOptions
 
 
 def write_mask(path, keep_rows):
@@ -115,19 +117,19 @@ def test_a_sequence_is_checked_before_any_model_is_loaded(plate, tmp_path, monke
     monkeypatch.setattr(pipeline, "load_model", lambda *a, **k: loads.append(a))
     source = str(tmp_path / "plate")
     for sequence, message in [
-        (SequenceOptions(frame_end=1010), "range 1001-1010 is not inside the plate: the plate "
-                                          ".* has frames 1001-1006"),
-        (SequenceOptions(frame_start=1006), "needs at least two"),
-        (SequenceOptions(frame_step=0), "frame step"),
+        (dict(frame_end=1010), "range 1001-1010 is not inside the plate: the plate .* has "
+                               "frames 1001-1006"),
+        (dict(frame_start=1006), "needs at least two"),
+        (dict(frame_step=0), "frame step"),  # refused when the settings are made
     ]:
         with pytest.raises(Dust3rError, match=message):
-            pipeline.run(pipeline.JobParams(photos=source, sequence=sequence))
+            pipeline.run(JobParams(photos=source, sequence=SequenceOptions(**sequence)))
     (tmp_path / "plate" / "plate.1003.png").unlink()
     with pytest.raises(Dust3rError, match="misses frames 1003 of the range 1001-1006"):
-        pipeline.run(pipeline.JobParams(photos=source, sequence=SequenceOptions()))
+        pipeline.run(JobParams(photos=source, sequence=SequenceOptions()))
     (tmp_path / "m").mkdir()
     with pytest.raises(Dust3rError, match="holds no image files"):
-        pipeline.run(pipeline.JobParams(photos=str(tmp_path / "plate" / "plate.####.png"),
+        pipeline.run(JobParams(photos=str(tmp_path / "plate" / "plate.####.png"),
                                         sequence=SequenceOptions(frame_end=1002),
                                         masks=MaskOptions(folder=str(tmp_path / "m"))))
     assert loads == []
@@ -136,12 +138,13 @@ def test_a_sequence_is_checked_before_any_model_is_loaded(plate, tmp_path, monke
 @pytest.mark.parametrize("change, message", [
     (dict(photos=["a.png", "b.png"]), "one folder, frame pattern or movie file, not a list"),
     (dict(sequence="yes"), "sequence must be SequenceOptions or None"),
-    (dict(sequence=SequenceOptions(sensor_mm=-1.0)), "sensor width"),
+    (dict(sequence=dict(sensor_mm=-1.0)), "sensor width"),
 ])
 def test_sequence_settings_no_run_could_use_are_refused(change, message):
-    with pytest.raises(Dust3rError, match=message):
-        pipeline.JobParams(**{"photos": "plate.####.exr", "sequence": SequenceOptions(),
-                              **change}).validate()
+    with pytest.raises(Dust3rError, match=message):  # when they are made
+        if isinstance(change.get("sequence"), dict):
+            change = dict(sequence=SequenceOptions(**change["sequence"]))
+        JobParams(**{"photos": "plate.####.exr", "sequence": SequenceOptions(), **change})
 
 
 def test_install_dependencies_installs_pyav_but_runs_start_without_it(monkeypatch):

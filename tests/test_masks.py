@@ -12,9 +12,8 @@ from PIL import Image
 
 from core.errors import Dust3rError, ImageError
 from core.images import Photo, load_images, plan_images
-from core.masks import (MaskFolder, MaskOptions, mask_files, network_mask, network_masks,
-                        photo_mask, read_upright_mask)
-from core.pipeline import JobParams
+from core.masks import MaskFolder, mask_files, network_mask, network_masks, photo_mask, read_upright_mask
+from core.settings import JobParams, MaskOptions
 
 # How pixels are stored for an EXIF orientation: the transpose that undoes the viewer's.
 STORED = {1: None, 3: Image.Transpose.ROTATE_180, 6: Image.Transpose.ROTATE_90,
@@ -63,13 +62,13 @@ def folder_of(tmp_path, name="masks") -> Path:
 def test_the_default_is_no_masks_and_bad_combinations_are_refused():
     assert JobParams().masks == MaskOptions() and MaskOptions().source == "none"
     assert MaskOptions(folder="m").source == "folder" and MaskOptions(alpha=True).source == "alpha"
-    for options, message in [(MaskOptions(folder="m", alpha=True), "not both"),
-                             (MaskOptions(invert=True), "Invert masks needs masks"),
-                             (MaskOptions(folder=3), "folder must be a path")]:
-        with pytest.raises(Dust3rError, match=message):
-            options.validate()
-        with pytest.raises(Dust3rError, match=message):  # part of the run's settings
-            JobParams(photos=["a.jpg"], masks=options).validate()
+    for options, message in [(dict(folder="m", alpha=True), "not both"),
+                             (dict(invert=True), "Invert masks needs masks"),
+                             (dict(folder=3), "folder must be a path")]:
+        with pytest.raises(Dust3rError, match=message):  # when they are made
+            MaskOptions(**options)
+    with pytest.raises(Dust3rError, match="masks must be MaskOptions"):
+        JobParams(photos=["a.jpg"], masks="masks/")
 
 
 def test_a_mask_is_found_by_the_photo_stem_or_its_colmap_name_in_any_case(tmp_path):

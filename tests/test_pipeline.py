@@ -11,6 +11,7 @@ import torch
 from PIL import Image
 
 from core import pipeline
+from core.settings import ImportOptions, JobParams, KnownCamera, notes
 from core.errors import Cancelled, Dust3rError, OutOfMemory
 from demo.oracle import PointMapPredictor
 from demo.truth import look_at
@@ -64,8 +65,8 @@ def photos(tmp_path) -> list[str]:
     return paths
 
 
-def params(photos, **kwargs) -> pipeline.JobParams:
-    return pipeline.JobParams(photos=photos, image_size=64, niter=kwargs.pop("niter", 30),
+def params(photos, **kwargs) -> JobParams:
+    return JobParams(photos=photos, image_size=64, niter=kwargs.pop("niter", 30),
                               **kwargs)
 
 
@@ -98,7 +99,7 @@ def test_ground_truth_predictions_give_the_true_cameras_on_the_photos(photos):
 
 def test_known_intrinsics_are_given_in_photo_pixels_of_any_resolution(photos):
     # A camera at twice the photo's resolution (e.g. a Blender camera's render size).
-    known = {0: pipeline.KnownCamera(focal=2 * 70.0, pp=(2 * 50.0 + 0.5, 2 * 35.5 + 0.5),
+    known = {0: KnownCamera(focal=2 * 70.0, pp=(2 * 50.0 + 0.5, 2 * 35.5 + 0.5),
                                      image_size=(2 * PHOTO[0], 2 * PHOTO[1]))}
     scene = pipeline.run(params(photos, niter=5, known_cameras=known),
                          predictor=truth_predictor()).scene
@@ -108,7 +109,7 @@ def test_known_intrinsics_are_given_in_photo_pixels_of_any_resolution(photos):
 
 @pytest.mark.slow
 def test_known_poses_fix_the_cameras_and_the_import_scale(photos):
-    known = {i: pipeline.KnownCamera(c2w=POSES[i], focal=F0) for i in range(3)}
+    known = {i: KnownCamera(c2w=POSES[i], focal=F0) for i in range(3)}
     result = pipeline.run(params(photos, niter=30, known_cameras=known),
                           predictor=truth_predictor())
     np.testing.assert_allclose(result.scene.c2w, np.stack(POSES), atol=1e-4)
@@ -117,9 +118,9 @@ def test_known_poses_fix_the_cameras_and_the_import_scale(photos):
 
 def test_known_cameras_must_fit_the_photos(photos):
     with pytest.raises(Dust3rError, match="only 3 photos"):
-        pipeline.run(params(photos, known_cameras={3: pipeline.KnownCamera(focal=1.0)}),
+        pipeline.run(params(photos, known_cameras={3: KnownCamera(focal=1.0)}),
                      predictor=truth_predictor())
-    wrong_aspect = {1: pipeline.KnownCamera(focal=80.0, image_size=(100, 100))}
+    wrong_aspect = {1: KnownCamera(focal=80.0, image_size=(100, 100))}
     with pytest.raises(Dust3rError, match="view1.png is 100x100 but the photo is 96x72"):
         pipeline.run(params(photos, known_cameras=wrong_aspect), predictor=truth_predictor())
 
@@ -172,7 +173,7 @@ def test_the_network_path_runs_a_checkpoint_file(tmp_path):
         Image.fromarray(np.stack([x * 2 + i * 9, y * 3, x + y], -1).astype(np.uint8)).save(path)
         photos.append(str(path))
     stages = []
-    result = pipeline.run(pipeline.JobParams(photos=photos, model=str(ckpt), device="cpu",
+    result = pipeline.run(JobParams(photos=photos, model=str(ckpt), device="cpu",
                                              niter=5), progress=lambda *a: stages.append(a))
     assert stages[:2] == [("model", 0, 1), ("model", 1, 1)]
     assert result.scene.n_images == 2 and result.n_pairs == 2
@@ -184,7 +185,7 @@ def test_a_corrupt_checkpoint_is_a_clear_error(photos, tmp_path):
     bad = Path(tmp_path / "broken.pth")
     bad.write_bytes(b"PK\x03\x04 not a checkpoint")
     with pytest.raises(Dust3rError, match="broken.pth"):
-        pipeline.run(pipeline.JobParams(photos=photos, model=str(bad), device="cpu"))
+        pipeline.run(JobParams(photos=photos, model=str(bad), device="cpu"))
 
 
 def test_a_download_reports_megabytes_under_the_model_stage(monkeypatch):
@@ -196,7 +197,7 @@ def test_a_download_reports_megabytes_under_the_model_stage(monkeypatch):
 
     monkeypatch.setattr(core.weights, "load_model", fake_load)
     stages = []
-    model = pipeline.load_model(pipeline.JobParams(photos=["a.jpg"], device="cpu"),
+    model = pipeline.load_model(JobParams(photos=["a.jpg"], device="cpu"),
                                 lambda *a: stages.append(a))
     assert model == "model"
     assert stages == [("model", 0, 1), ("model", 3, 2200), ("model", 1, 1)]
@@ -210,29 +211,36 @@ def test_a_download_reports_megabytes_under_the_model_stage(monkeypatch):
     (dict(image_size=17), "image size"), (dict(image_size=100_000), "image size"),
     (dict(device="gpu"), "device"), (dict(precision="int8"), "precision"),
     (dict(schedule="step"), "schedule"), (dict(scene_graph="swin-0"), "window"),
-    (dict(photos=[]), "No photos"),
-    (dict(import_options=pipeline.ImportOptions(max_points=-1)), "Max points"),
-    (dict(import_options=pipeline.ImportOptions(scale=-1.0)), "Scale"),
-    (dict(import_options=pipeline.ImportOptions(scale=float("nan"))), "Scale"),
-    (dict(import_options=pipeline.ImportOptions(point_radius=float("inf"))), "Point radius"),
-    (dict(known_cameras={0: pipeline.KnownCamera(focal="abc")}), "focal must be a number"),
-    (dict(known_cameras={0: pipeline.KnownCamera(focal=True)}), "focal must be a number"),
-    (dict(known_cameras={0: pipeline.KnownCamera(focal=-5.0)}), "positive number"),
-    (dict(known_cameras={0: pipeline.KnownCamera(pp="ab")}), "two numbers"),
-    (dict(known_cameras={0: pipeline.KnownCamera(c2w=np.diag([1.0, 1, -1, 1]))}),
+    (dict(import_options=dict(max_points=-1)), "Max points"),
+    (dict(import_options=dict(scale=-1.0)), "Scale"),
+    (dict(import_options=dict(scale=float("nan"))), "Scale"),
+    (dict(import_options=dict(point_radius=float("inf"))), "Point radius"),
+    (dict(known_cameras={0: KnownCamera(focal="abc")}), "focal must be a number"),
+    (dict(known_cameras={0: KnownCamera(focal=True)}), "focal must be a number"),
+    (dict(known_cameras={0: KnownCamera(focal=-5.0)}), "positive number"),
+    (dict(known_cameras={0: KnownCamera(pp="ab")}), "two numbers"),
+    (dict(known_cameras={0: KnownCamera(c2w=np.diag([1.0, 1, -1, 1]))}),
      "not a rigid transform"),
-    (dict(known_cameras={0: pipeline.KnownCamera(focal=50.0, image_size=(0, 10))}),
+    (dict(known_cameras={0: KnownCamera(focal=50.0, image_size=(0, 10))}),
      "image size must be two whole numbers"),
-    (dict(known_cameras={"0": pipeline.KnownCamera()}), "keyed by '0'"),
+    (dict(known_cameras={"0": KnownCamera()}), "keyed by '0'"),
 ])
 def test_settings_no_run_could_use_are_refused_up_front(change, message):
+    """Checked when they are made (a JobParams is always one a run can use)."""
     with pytest.raises(Dust3rError, match=message):
-        pipeline.JobParams(**{"photos": ["a.jpg"], **change}).validate()
+        if "import_options" in change:
+            change = dict(change, import_options=ImportOptions(**change["import_options"]))
+        JobParams(**{"photos": ["a.jpg"], **change})
+
+
+def test_a_run_without_photos_is_refused_before_anything_is_opened():
+    with pytest.raises(Dust3rError, match="No photos given"):
+        pipeline.prepare(JobParams(photos=[]))
 
 
 def test_a_known_focal_must_be_plausible_for_its_photo(photos):
     for focal, ok in ((80.0, True), (1e30, False), (0.5, False)):
-        p = params(photos, known_cameras={1: pipeline.KnownCamera(focal=focal)}, niter=0)
+        p = params(photos, known_cameras={1: KnownCamera(focal=focal)}, niter=0)
         if ok:
             pipeline.run(p, predictor=truth_predictor())
         else:
@@ -253,7 +261,7 @@ def test_notes_say_what_the_settings_do_that_is_not_obvious():
 
 
 def notes_of(graph, n, known_poses=False):
-    return pipeline.notes(graph, n, known_poses)
+    return notes(graph, n, known_poses)
 
 
 @pytest.mark.slow
@@ -268,7 +276,7 @@ def test_a_cyclic_window_wider_than_the_photos_pairs_no_photo_with_itself(photos
 def test_photos_smaller_than_the_network_input_are_named_in_a_note(photos):
     """96x72 photos become 128x96 network images here (512x384 for the released models):
     the result says so; photos at least that large get no note."""
-    big = pipeline.JobParams(photos=photos, image_size=128, niter=5)
+    big = JobParams(photos=photos, image_size=128, niter=5)
     result = pipeline.run(big, predictor=truth_predictor())
     assert result.notes[-1] == (
         "3 of 3 photos are smaller than the network's input and were enlarged up to 1.3x: "

@@ -13,7 +13,7 @@ from test_pipeline import F0, PHOTO, POSES, PlanesPredictor, relative_rotation_d
 
 from core import pipeline
 from core.errors import Dust3rError
-from core.masks import MaskOptions
+from core.settings import JobParams, MaskOptions
 
 REGION = (slice(8, 44), slice(16, 64))  # rows, columns of photo 1 (96x72) that move
 
@@ -63,7 +63,7 @@ def mask_folder(tmp_path) -> str:
 
 
 def run(photos, masks=MaskOptions(), calls=None) -> pipeline.Result:
-    params = pipeline.JobParams(photos=photos, image_size=64, niter=100, masks=masks)
+    params = JobParams(photos=photos, image_size=64, niter=100, masks=masks)
     predictor = MovedRegionPredictor(calls)
     return pipeline.run(params, predictor=predictor)
 

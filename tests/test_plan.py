@@ -4,8 +4,7 @@ import pytest
 
 from core.cameras import M_UP, PinholeCamera, to_blender, transform_points
 from core.images import Photo
-from core.masks import MaskOptions
-from core.pipeline import ImportOptions
+from core.settings import ImportOptions, MaskOptions
 from core.plan import AUTO_MEDIAN_DEPTH, PROPERTY_PREFIX, plan_import
 from core.scene import Scene
 

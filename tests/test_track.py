@@ -12,15 +12,14 @@ import numpy as np
 import pytest
 
 from core.errors import Cancelled, Dust3rError
-from core.frames import SequenceOptions
 from core.pairs import COMPLETE_UP_TO, graph_string, pair_indices, parse_graph, sequence_graph
-from core.pipeline import JobParams
+from core.settings import AlignSettings, SequenceOptions
 from core.track import (BATCH_FRAMES, alignment_bytes, keyframe_positions, plan_keyframes,
                         solve_track)
 from demo.compare import camera_errors, similarity
 from track_synthetic import make_shot, rotation
 
-INIT_ONLY = JobParams(niter=0)
+INIT_ONLY = AlignSettings(niter=0)
 NETWORK = (32, 64)  # (H, W) of the 64x36 plate's network images
 
 
@@ -145,12 +144,12 @@ def test_zoom_solves_a_focal_per_frame(tmp_path):
     assert np.all(np.diff(track.focals) > 0)
 
 
-@pytest.mark.parametrize("zoom", [False, True])
-def test_known_lens_is_kept_exactly(tmp_path, zoom):
+def test_known_lens_is_kept_exactly(tmp_path):
+    """(A known lens with zoom is refused when the settings are made: test_frames.py.)"""
     lens_mm, sensor_mm = 30.0, 36.0
     shot = make_shot(tmp_path, 10, focals=lens_mm / sensor_mm)
     track = solve_track(shot.views, shot.predictor(), INIT_ONLY,
-                        sequence(lens_mm=lens_mm, sensor_mm=sensor_mm, zoom=zoom))
+                        sequence(lens_mm=lens_mm, sensor_mm=sensor_mm))
     assert np.all(track.focals == lens_mm / sensor_mm * 64)
     assert_on_truth(shot, track)
 
@@ -189,5 +188,5 @@ def test_progress_counts_frames_and_cancel_stops_between_batches(shot):
 @pytest.mark.slow
 def test_optimised_track_of_noisy_predictions_matches_the_truth(tmp_path):
     shot = make_shot(tmp_path, 12)
-    track = solve_track(shot.views, shot.predictor(noise=0.01), JobParams(), sequence())
+    track = solve_track(shot.views, shot.predictor(noise=0.01), AlignSettings(), sequence())
     assert_on_truth(shot, track)

@@ -7,8 +7,7 @@ from solved_track import image_plate as plate_of, movie_plate, solved_shot
 import core.scene
 from core.cameras import PinholeCamera, from_blender, to_blender
 from core.errors import Dust3rError
-from core.frames import SequenceOptions
-from core.pipeline import ImportOptions
+from core.settings import ImportOptions, SequenceOptions
 from core.plan import (AUTO_MEDIAN_DEPTH, PROPERTY_PREFIX, plan_import, plan_track,
                        scene_fps)
 

@@ -10,7 +10,7 @@ import numpy as np
 
 from ..core.cameras import BlenderCamera, from_blender
 from ..core.errors import Dust3rError
-from ..core.pipeline import KnownCamera
+from ..core.settings import KnownCamera
 from ..core.plan import PROPERTY_PREFIX as PROP
 
 

@@ -17,7 +17,7 @@ import numpy as np
 from ..core.cameras import from_blender
 from ..core.errors import Dust3rError
 from ..core.export import ExportCamera, ExportPoints, ExportScene
-from ..core.masks import MaskOptions
+from ..core.settings import MaskOptions
 from ..core.plan import PROPERTY_PREFIX as PROP
 from ..importer.points import COLOR, CONFIDENCE, IMAGE_INDEX, points_input
 from .cameras import blender_camera

@@ -1,18 +1,23 @@
 """Which plate a sequence run solves: a file path (folder, frame pattern or movie) or a
-Movie Clip of the .blend.
+Movie Clip of the .blend, and the plate as last read.
 
-Probing a plate reads its files' headers, so the panel draws the note kept by the last probe
-(`refresh`, run when the input or the frame settings change, and by every run).
+Reading a plate reads its files' headers (a movie without a frame count is demuxed whole),
+so it is read when the plate itself changes (the input, the path, the clip), when a file
+loads and when a run starts (`read`), and kept: the frame range the panel draws comes from
+that plate and the frame settings without touching the disk (`plate_note`).
 """
 from __future__ import annotations
 
 import os
+from typing import Optional, Union
 
 import bpy
 
 from ..core.errors import Dust3rError
+from ..core.frames import Plate, frame_range, open_plate
+from .settings import sequence_options
 
-_notes: dict[str, str] = {}  # the frame note by plate path and range, for drawing
+_read: dict[str, Union[Plate, str]] = {}  # source path -> the plate, or why it is unusable
 
 
 def plate_source(settings) -> str:
@@ -30,36 +35,32 @@ def plate_source(settings) -> str:
     return os.path.normpath(bpy.path.abspath(settings.plate))
 
 
-def _key(settings) -> str:
-    return repr((plate_source(settings), settings.use_frame_start, settings.frame_start,
-                 settings.use_frame_end, settings.frame_end, settings.frame_step))
-
-
-def refresh(settings) -> None:
-    """Probe the plate and its frame range again, so that `plate_note` knows them (errors
-    become the note: the run reports them too)."""
+def read(settings) -> Optional[Plate]:
+    """Read the panel's plate again and keep it; None when there is none to read or it is
+    unusable (what is wrong is kept for the note, and a run reports it)."""
     if settings.input_type == "PHOTOS":
-        return
+        return None
     try:
-        key = _key(settings)
+        source = plate_source(settings)
     except Dust3rError:
-        return
-    from ..core.frames import frame_range, open_plate
-    from .settings import sequence_options
-
+        return None
     try:
-        plate = open_plate(plate_source(settings))
-        frames = frame_range(plate, sequence_options(settings))
-        every = f", every {settings.frame_step}" if settings.frame_step > 1 else ""
-        _notes[key] = f"{len(frames)} frames {frames[0]}-{frames[-1]}{every}"
+        _read[source] = open_plate(source)
     except (Dust3rError, ImportError, OSError) as exc:
-        _notes[key] = str(exc)
+        _read[source] = str(exc)
+        return None
+    return _read[source]
 
 
 def plate_note(settings) -> str:
-    """The frames the run would solve ("48 frames 1001-1048"), or why it cannot, without
-    touching the disk."""
+    """The frames the run would solve ("48 frames 1001-1048"), or why it cannot: from the
+    plate as last read and the frame settings, without touching the disk."""
     try:
-        return _notes.get(_key(settings), "Plate not read yet")
+        plate = _read.get(plate_source(settings), "Plate not read yet")
+        if isinstance(plate, str):
+            return plate
+        frames = frame_range(plate, sequence_options(settings))
     except Dust3rError as exc:
         return str(exc)
+    every = f", every {settings.frame_step}" if settings.frame_step > 1 else ""
+    return f"{len(frames)} frames {frames[0]}-{frames[-1]}{every}"

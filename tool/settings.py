@@ -1,4 +1,4 @@
-"""One run's settings -> `core.pipeline.JobParams`, for the operator and cli.py alike.
+"""One run's settings -> `core.settings.JobParams`, for the operator and cli.py alike.
 
 The panel's settings (`scene.dust3r`) and cli.py's parsed arguments carry the same names
 (`niter`, `import_points`, `scene_graph` with `window`/`reference`/`noncyclic`, ...), so one
@@ -10,10 +10,8 @@ from dataclasses import dataclass
 from typing import Optional, Sequence
 
 from ..core.errors import Dust3rError
-from ..core.frames import SequenceOptions
-from ..core.masks import MaskOptions
 from ..core.pairs import graph_string
-from ..core.pipeline import ImportOptions, JobParams, KnownCamera
+from ..core.settings import ImportOptions, JobParams, KnownCamera, MaskOptions, SequenceOptions
 
 
 @dataclass(frozen=True)
@@ -65,11 +63,12 @@ def sequence_options(settings) -> Optional[SequenceOptions]:
 
 def job_params(settings, photos: Sequence[str] | str, model: ModelChoice,
                known_cameras: Optional[dict[int, KnownCamera]] = None) -> JobParams:
-    """The checked JobParams of a run on `photos` (files, or one folder; a plate: its
-    folder, pattern or movie file); `Dust3rError` for settings no run could use."""
+    """The JobParams of a run on `photos` (files, or one folder; a plate: its folder,
+    pattern or movie file); `Dust3rError` for settings no run could use."""
     sequence = sequence_options(settings)
-    params = JobParams(
-        photos=photos if isinstance(photos, str) else list(photos), model=model.source, model_dir=model.folder,
+    return JobParams(
+        photos=photos if isinstance(photos, str) else list(photos), model=model.source,
+        model_dir=model.folder,
         allow_download=model.allow_download, device=model.device, precision=model.precision,
         scene_graph=scene_graph(settings), batch_size=settings.batch_size,
         niter=settings.niter, lr=settings.lr, schedule=settings.schedule,
@@ -86,5 +85,3 @@ def job_params(settings, photos: Sequence[str] | str, model: ModelChoice,
             depth_meshes=settings.depth_meshes and sequence is None,
             depth_stride=settings.depth_stride),
         masks=mask_options(settings), sequence=sequence)
-    params.validate()
-    return params

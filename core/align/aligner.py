@@ -10,6 +10,7 @@ import torch
 from ..errors import AlignmentError, raise_if_cancelled
 from ..progress import Cancel, Progress
 from ..scene import Scene
+from ..settings import AlignSettings
 from .clean import clean_pointcloud
 from .edge_loss import pack_edges
 from .geometry import unproject
@@ -19,35 +20,29 @@ from .known import read_known
 from .optimizer import SceneParameters, optimize
 from .pair_viewer import pair_view, single_view, symmetric_pair
 
-SCHEDULES = ("cosine", "linear")
-
-
-def global_align(pairwise: Mapping[str, Any], *, niter: int = 300, lr: float = 0.01,
-                 schedule: str = "cosine", min_conf_thr: float = 3.0,
+def global_align(pairwise: Mapping[str, Any], settings: AlignSettings = AlignSettings(), *,
                  known_poses: Any = None, known_focals: Any = None, known_pp: Any = None,
-                 shared_focal: bool = False, masks: Any = None, clean: bool = True,
+                 shared_focal: bool = False, masks: Any = None,
                  progress: Optional[Progress] = None,
-                 cancel: Optional[Cancel] = None, device: str | torch.device = "cpu",
-                 early_stop_patience: Optional[int] = None) -> Scene:
-    """Align the pairwise predictions (the `inference()` layout) into one scene.
+                 cancel: Optional[Cancel] = None, device: str | torch.device = "cpu") -> Scene:
+    """Align the pairwise predictions (the `inference()` layout) into one scene, optimised
+    as `settings` say (`core.settings.AlignSettings`: the official parameters by default).
 
     One image (paired with itself): a camera at the origin and the predicted points. Two
     images paired both ways (and no known poses): the official two-view result, no
-    optimisation. Otherwise: spanning-tree initialisation, then `niter` Adam iterations.
+    optimisation. Otherwise: spanning-tree initialisation, then `settings.niter` Adam
+    iterations.
 
     Per-image options are sequences (None = unknown) or dicts {image index: value}:
     `known_poses` c2w 4x4 (OpenCV axes); `known_focals`, `known_pp` (x, y) in pixels of the
     original photo when the views carry `photo`, else of the network image; `masks` bool
     [H, W] in the network image (True = use the pixel). `min_conf_thr` applies to the raw
     confidence. `progress(iteration, niter)` is called after every iteration (the losses are
-    in `Scene.loss_trace`) and
-    `cancel()` checked before each; `early_stop_patience` stops once the loss has not
-    improved by 0.01 % for that many iterations (off by default, as in the official code).
+    in `Scene.loss_trace`) and `cancel()` checked before each; `early_stop_patience` stops
+    once the loss has not improved by 0.01 % for that many iterations (off by default, as in
+    the official code).
     """
-    if schedule not in SCHEDULES:
-        raise AlignmentError(f"unknown schedule {schedule!r}; use one of {SCHEDULES}")
-    if niter < 0 or not lr > 0:
-        raise AlignmentError(f"niter must be >= 0 and lr > 0 (got niter={niter}, lr={lr})")
+    niter, min_conf_thr, clean = settings.niter, settings.min_conf_thr, settings.clean
     device = torch.device(device)
     raise_if_cancelled(cancel)
     pw = read_pairwise(pairwise, device, masks)
@@ -74,7 +69,8 @@ def global_align(pairwise: Mapping[str, Any], *, niter: int = 300, lr: float = 0
         params = SceneParameters(mst_init(pw, known, min_conf_thr, shared_focal, cancel), known,
                                  pack_edges(pw, pp, cancel), shared_focal, device)
         start = _decode(params, pw)
-        trace = optimize(params, niter, lr, schedule, progress, cancel, early_stop_patience)
+        trace = optimize(params, niter, settings.lr, settings.schedule, progress, cancel,
+                         settings.early_stop_patience or None)
         c2w, focals, depth = _decode(params, pw)
         del params  # the packed pairs, as large as the input: free them before the outputs
 

@@ -13,12 +13,12 @@ from typing import TYPE_CHECKING, Optional
 import numpy as np
 
 from ..cameras import CV_TO_BLENDER_CAMERA, PinholeCamera, orthonormalize
-from ..masks import MaskOptions
+from ..settings import MaskOptions
 from ..plan import _subsample, plan_import
 
 if TYPE_CHECKING:
     from ..images import Photo
-    from ..pipeline import ImportOptions
+    from ..settings import ImportOptions
     from ..plan import ImportPlan
     from ..scene import Scene
 
@@ -106,7 +106,7 @@ def describe_scene(scene: "Scene", options: Optional["ImportOptions"] = None,
                    masks: MaskOptions = MaskOptions()) -> ExportScene:
     """The export of a finished run's Scene as `options` would import it (its scale and
     max_points; points and cameras always), with the run's `masks` (`Result.masks`)."""
-    from ..pipeline import ImportOptions
+    from ..settings import ImportOptions
 
     options = replace(options or ImportOptions(), points=True, cameras=True,
                       background_images=False, set_active_camera=False)

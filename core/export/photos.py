@@ -19,7 +19,8 @@ from typing import Optional, Sequence
 import numpy as np
 
 from ..errors import Dust3rError, raise_if_cancelled
-from ..masks import MaskOptions, mask_files, photo_mask
+from ..masks import mask_files, photo_mask
+from ..settings import MaskOptions
 from ..paths import special_kind
 from ..progress import Cancel
 from .description import ExportCamera

@@ -36,7 +36,7 @@ else:
         mod = addon_utils.enable(PACKAGE, default_set=True, handle_error=None)
         assert mod is not None, "the add-on failed to enable"
         for sub in ("core.cameras", "core.images", "core.pipeline", "core.plan", "core.scene",
-                    "importer", "tool.cameras", "tool.photos", "tool.settings"):
+                    "core.settings", "importer", "tool.cameras", "tool.photos", "tool.settings"):
             importlib.import_module(f"{PACKAGE}.{sub}")  # reachable as addon.core.<...>
         yield mod
         addon_utils.disable(PACKAGE, default_set=True)

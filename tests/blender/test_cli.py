@@ -78,7 +78,7 @@ def test_cli_keeps_the_poses_of_the_cameras_in_a_base_file(addon, tmp_path):
     c2w[1, :3, 3] = (0.4, -0.1, 0.2)
     scene = synthetic_scene(addon.core, [v["photo"] for v in views], c2w, [60.0, 60.0],
                             [(31.5, 23.5), (31.5, 23.5)])
-    addon.importer.import_scene(scene, addon.core.pipeline.ImportOptions(
+    addon.importer.import_scene(scene, addon.core.settings.ImportOptions(
         collection_name="Base", scale=1.0))
     base = tmp_path / "base.blend"
     bpy.ops.wm.save_as_mainfile(filepath=str(base))

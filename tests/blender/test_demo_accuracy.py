@@ -36,7 +36,7 @@ def outcome(addon, truth):
     demo = importlib.import_module(f"{addon.__name__}.demo.main")
     oracle = importlib.import_module(f"{addon.__name__}.demo.oracle")
     bpy.ops.wm.read_homefile(use_empty=True)
-    params = addon.core.pipeline.JobParams(photos=str(truth.folder), niter=NITER)
+    params = addon.core.settings.JobParams(photos=str(truth.folder), niter=NITER)
     created = addon.importer.reconstruct(params, predictor=oracle.GroundTruthPredictor(
         truth, noise=0.01, outliers=0.01, seed=0))
     errors = demo.imported_errors(created, truth)

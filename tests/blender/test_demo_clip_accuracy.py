@@ -40,9 +40,9 @@ def outcome(request, addon, shot):
     name, first = PLATES[request.param]
     truth = shot.renumbered(first)
     bpy.ops.wm.read_homefile(use_empty=True)
-    params = addon.core.pipeline.JobParams(
+    params = addon.core.settings.JobParams(
         photos=str(shot.folder / name), niter=NITER, image_size=W,
-        sequence=addon.core.frames.SequenceOptions(keyframe_step=KEYFRAME_STEP))
+        sequence=addon.core.settings.SequenceOptions(keyframe_step=KEYFRAME_STEP))
     imported, errors = demo.solve_clip(params, truth, oracle.GroundTruthPredictor(
         truth, noise=0.01, seed=0))
 

@@ -61,7 +61,7 @@ def test_each_photo_gets_a_mesh_named_after_its_camera_with_the_plans_data(addon
     photos = photos_of(core, tmp_path, [(96, 72), (72, 96)])  # landscape and portrait
     c2w = np.stack([random_pose(np.random.default_rng(k)) for k in range(2)])
     scene = stepped_scene(core, photos, c2w)
-    options = core.pipeline.ImportOptions(depth_meshes=True, depth_stride=2,
+    options = core.settings.ImportOptions(depth_meshes=True, depth_stride=2,
                                           collection_name="Shot")
     result = addon.importer.import_scene(scene, options)
     plans = result.plan.depth_meshes
@@ -112,7 +112,7 @@ def test_without_backgrounds_or_cameras_each_photo_is_still_loaded_once(addon, t
     photos = photos_of(core, tmp_path, [(96, 72)] * 3, orientation=6)  # packed upright copies
     c2w = np.stack([random_pose(np.random.default_rng(k)) for k in range(3)])
     scene = stepped_scene(core, photos, c2w)
-    result = addon.importer.import_scene(scene, core.pipeline.ImportOptions(
+    result = addon.importer.import_scene(scene, core.settings.ImportOptions(
         depth_meshes=True, cameras=False, points=False))
     assert result.cameras == () and result.points is None and len(result.depth_meshes) == 3
     assert len(bpy.data.images) == len(result.images) == 3
@@ -127,7 +127,7 @@ def test_a_photo_that_is_gone_shows_the_network_colours(addon, tmp_path):
     photos = photos_of(core, tmp_path, [(96, 72)])
     scene = stepped_scene(core, photos, np.eye(4)[None])
     (tmp_path / "shot0.jpg").unlink()
-    result = addon.importer.import_scene(scene, core.pipeline.ImportOptions(depth_meshes=True))
+    result = addon.importer.import_scene(scene, core.settings.ImportOptions(depth_meshes=True))
     mesh = result.depth_meshes[0].data
     assert any("is gone" in w for w in result.warnings) and len(bpy.data.images) == 0
     rgba = read(mesh.attributes["Color"].data, "color_srgb", len(mesh.vertices), 4)
@@ -154,7 +154,7 @@ def test_a_failing_depth_mesh_leaves_nothing_behind(addon, tmp_path, monkeypatch
 
     monkeypatch.setattr(builder, "depth_mesh_object", fail_on_third)
     with pytest.raises(MemoryError):
-        addon.importer.import_scene(scene, core.pipeline.ImportOptions(depth_meshes=True))
+        addon.importer.import_scene(scene, core.settings.ImportOptions(depth_meshes=True))
     assert scene_state() == before
 
 
@@ -165,7 +165,7 @@ def test_a_photo_without_a_confident_pixel_gets_an_empty_mesh(addon, tmp_path):
     scene = stepped_scene(core, photos, np.stack([np.eye(4)] * 2),
                           low_confidence=[np.s_[:, :w // 3], np.s_[:, w // 3:]])
     scene.masks[1][:] = True  # photo 1 keeps its points, yet its depth mesh needs confidence
-    result = addon.importer.import_scene(scene, core.pipeline.ImportOptions(
+    result = addon.importer.import_scene(scene, core.settings.ImportOptions(
         depth_meshes=True, confidence_threshold=3.0))
     empty = result.depth_meshes[1].data
     assert len(result.depth_meshes[0].data.vertices) == 0  # masked everywhere
@@ -175,7 +175,7 @@ def test_a_photo_without_a_confident_pixel_gets_an_empty_mesh(addon, tmp_path):
 def test_the_panel_and_the_cli_carry_the_depth_mesh_settings(addon):
     from test_operators import FakeLayout
 
-    defaults = addon.core.pipeline.ImportOptions()
+    defaults = addon.core.settings.ImportOptions()
     s = bpy.context.scene.dust3r
     assert (s.depth_meshes, s.depth_stride) == (defaults.depth_meshes, defaults.depth_stride)
     cli = __import__(addon.__name__ + ".cli", fromlist=["parser"])
@@ -281,7 +281,7 @@ def test_seen_through_its_camera_the_mesh_reproduces_the_photo(addon, tmp_path, 
     low = (slice(250, 300), slice(40, 120))  # network pixels under the confidence threshold
     scene = stepped_scene(core, [photo], random_pose(np.random.default_rng(5))[None],
                           low_confidence=[low])
-    result = addon.importer.import_scene(scene, core.pipeline.ImportOptions(
+    result = addon.importer.import_scene(scene, core.settings.ImportOptions(
         depth_meshes=True, depth_stride=stride, points=False))
     assert bpy.context.scene.camera == result.cameras[0]  # at the photo's resolution
 

@@ -33,7 +33,7 @@ def plyfile():
 
 def import_shot(addon, tmp_path, name="Shot"):
     scene = photo_scene(tmp_path, core=addon.core)
-    return addon.importer.import_scene(scene, addon.core.pipeline.ImportOptions(
+    return addon.importer.import_scene(scene, addon.core.settings.ImportOptions(
         collection_name=name, background_images=False))
 
 
@@ -203,8 +203,8 @@ def test_file_export_writes_the_masks_the_run_used(addon, tmp_path):
     keep = np.zeros((80, 60), np.uint8)
     keep[:, :30] = 255
     Image.fromarray(keep).save(tmp_path / "masks" / "door.png")
-    masks = addon.core.masks.MaskOptions(folder=str(tmp_path / "masks"), invert=True)
-    addon.importer.import_scene(scene, addon.core.pipeline.ImportOptions(
+    masks = addon.core.settings.MaskOptions(folder=str(tmp_path / "masks"), invert=True)
+    addon.importer.import_scene(scene, addon.core.settings.ImportOptions(
         collection_name="Masked", background_images=False), masks=masks)
     out = tmp_path / "ns"
     assert bpy.ops.dust3r.export_nerfstudio(filepath=str(out),

@@ -102,7 +102,7 @@ def test_a_large_rotated_photo_packs_as_a_jpeg_of_its_own_size(addon, tmp_path):
     photo = addon.core.images.load_images([str(path)])[0]["photo"]
     scene = synthetic_scene(addon.core, [photo], np.eye(4)[None], [400.0], [(191.5, 255.5)])
     image = addon.importer.import_scene(
-        scene, addon.core.pipeline.ImportOptions(points=False)).images[0]  # the photo only
+        scene, addon.core.settings.ImportOptions(points=False)).images[0]  # the photo only
     assert tuple(image.size) == (3000, 4000)
     assert image.packed_file.size < 2 * path.stat().st_size  # not 48 MB of raw pixels
     blend = tmp_path / "scene.blend"
@@ -135,7 +135,7 @@ def test_points_carry_colour_confidence_and_image_index(addon):
     scene = synthetic_scene(addon.core, photos, c2w, [30.0, 30.0],
                             [(15.5, 11.5), (15.5, 11.5)], colors=srgb)
     scene.masks[1][:, :8] = False  # masked pixels stay out of the cloud
-    result = addon.importer.import_scene(scene, addon.core.pipeline.ImportOptions(
+    result = addon.importer.import_scene(scene, addon.core.settings.ImportOptions(
         collection_name="Recon"))
     mesh = result.points.data
     n = 32 * 24 + 32 * 24 - 8 * 24

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from core import pipeline
-from core.masks import MaskOptions
+from core.settings import JobParams, MaskOptions
 from demo.compare import camera_errors, scene_similarity
 from demo.oracle import StaticWorldPredictor
 from demo.render import render_scene
@@ -42,7 +42,7 @@ def network_object(truth, scene, n) -> np.ndarray:
 
 
 def measure(truth, masks: MaskOptions) -> dict:
-    params = pipeline.JobParams(photos=str(truth.folder), niter=300, masks=masks)
+    params = JobParams(photos=str(truth.folder), niter=300, masks=masks)
     result = pipeline.run(params, predictor=StaticWorldPredictor(
         truth, noise=0.01, outliers=0.01, seed=0))
     scene = result.scene

@@ -36,7 +36,7 @@ def masks(tmp_path):
 
 def test_the_panel_settings_become_the_runs_mask_options(addon, checkpoint, photos, masks,
                                                          tmp_path):
-    MaskOptions = addon.core.masks.MaskOptions
+    MaskOptions = addon.core.settings.MaskOptions
     job_params = addon.operators.reconstruct.job_params
     s = configure(addon, checkpoint, photos)
     assert (s.mask_source, s.invert_masks) == ("none", False)  # JobParams' defaults

@@ -219,7 +219,7 @@ def test_selected_cameras_become_known_cameras_in_photo_pixels(addon, tmp_path):
     photos = [v["photo"] for v in views]
     focals, pps = [50.0, 55.0], [(30.0, 25.0), (33.5, 22.0)]
     scene = synthetic_scene(addon.core, photos, c2w, focals, pps)
-    created = addon.importer.import_scene(scene, addon.core.pipeline.ImportOptions(scale=1.0))
+    created = addon.importer.import_scene(scene, addon.core.settings.ImportOptions(scale=1.0))
     for cam in created.cameras:
         cam.select_set(True)
     bpy.context.scene.render.resolution_x = 100  # ignored: the cameras carry their photo size
@@ -257,7 +257,7 @@ def test_unmatched_cameras_are_refused(addon, tmp_path):
 def test_set_active_camera_uses_the_photo_resolution(addon):
     photo = addon.core.images.Photo("a.jpg", (480, 640), 1, (48, 64), (0, 0, 48, 64))
     scene = synthetic_scene(addon.core, [photo], np.eye(4)[None], [50.0], [(23.5, 31.5)])
-    cam = addon.importer.import_scene(scene, addon.core.pipeline.ImportOptions(
+    cam = addon.importer.import_scene(scene, addon.core.settings.ImportOptions(
         set_active_camera=False)).cameras[0]
     assert bpy.context.scene.camera is None
     bpy.context.view_layer.objects.active = cam
@@ -432,7 +432,7 @@ def test_every_message_in_the_panel_fits_the_sidebar(addon, checkpoint, photos):
 def test_unload_model_frees_the_cache(addon, monkeypatch):
     cache = addon.core.jobs.MODELS
     monkeypatch.setattr(addon.core.pipeline, "load_model", lambda *a: object())
-    cache.get(addon.core.pipeline.JobParams(photos=["x.jpg"], model="512_dpt"))
+    cache.get(addon.core.settings.JobParams(photos=["x.jpg"], model="512_dpt"))
     assert cache.loaded
     assert bpy.ops.dust3r.unload_model() == {"FINISHED"}
     assert cache.loaded is None

@@ -83,7 +83,7 @@ CASES = {  # cli.py's options, the panel's settings, the SequenceOptions both gi
 def test_the_panel_and_the_cli_give_the_same_sequence_options(addon, checkpoint, plate,
                                                               cli_module, case):
     options, panel, expected = CASES[case]
-    SequenceOptions = addon.core.frames.SequenceOptions
+    SequenceOptions = addon.core.settings.SequenceOptions
     configure_plate(addon, checkpoint, plate, **panel)
     from_panel = addon.operators.reconstruct.job_params(bpy.context)
     assert from_panel.photos == str(plate) and from_panel.sequence == SequenceOptions(**expected)
@@ -108,17 +108,24 @@ def test_photos_give_no_sequence_and_a_plate_no_depth_meshes(addon, checkpoint, 
     assert params.sequence is not None and not params.import_options.depth_meshes
 
 
-def test_the_panel_draws_a_plates_frames_from_the_last_probe_without_io(addon, checkpoint,
-                                                                         plate, monkeypatch):
+def test_the_panel_draws_a_plates_frames_from_the_plate_as_last_read(addon, checkpoint,
+                                                                       plate, monkeypatch):
+    """The plate is read when it changes (and by every run); the frame settings and draw()
+    work on that reading, never on the disk."""
+    reads = []
+    open_plate = addon.tool.plate.open_plate
+    monkeypatch.setattr(addon.tool.plate, "open_plate",
+                        lambda source: reads.append(source) or open_plate(source))
     s = configure_plate(addon, checkpoint, plate)
+    assert len(reads) == 1
     labels, props = drawn(addon)
     assert "4 frames 1001-1004" in labels
     assert {"plate", "frame_start", "frame_end", "frame_step", "keyframe_step", "zoom",
             "lens_mm", "sensor_mm", "auto_pairs"} <= props
     assert not {"source", "folder", "shared_focal", "use_known_cameras"} & props
-    s.frame_start, s.use_frame_start = 1002, True  # each change probes the plate again
+    s.frame_start, s.use_frame_start, s.frame_step = 1002, True, 2  # no reading
     s.auto_pairs, s.scene_graph = False, "sequence"
-    (plate / "plate.1004.png").unlink()  # the cache does not know: draw() does not look
+    (plate / "plate.1004.png").unlink()  # the last reading does not know: draw() does not look
 
     def touched(*args, **kwargs):
         raise AssertionError("draw() touched the disk")
@@ -126,13 +133,14 @@ def test_the_panel_draws_a_plates_frames_from_the_last_probe_without_io(addon, c
     with monkeypatch.context() as m:
         for target, name in ((os, "listdir"), (os, "scandir"), (os, "stat"),
                              (os.path, "exists"), (os.path, "isdir"), (os.path, "isfile"),
-                             (addon.core.frames, "open_plate")):
+                             (addon.tool.plate, "open_plate")):
             m.setattr(target, name, touched)
         labels, props = drawn(addon)
-    assert "3 frames 1002-1004" in labels
+    assert "2 frames 1002-1004, every 2" in labels and len(reads) == 1
     assert {"scene_graph", "window"} <= props and "noncyclic" not in props  # never wraps
-    s.frame_step = 1  # a change probes again: the plate now ends at 1003
-    assert "2 frames 1002-1003" in drawn(addon)[0]
+    s.plate = str(plate)  # choosing the plate (again) reads it: it now ends at 1003
+    s.frame_step = 1
+    assert "2 frames 1002-1003" in drawn(addon)[0] and len(reads) == 2
 
 
 def test_a_movie_clip_is_solved_from_its_file_numbered_as_blender_numbers_it(
@@ -181,6 +189,21 @@ def test_a_bad_plate_is_reported_before_the_model_loads(addon, checkpoint, plate
         pump()
         assert message in status().error
     assert not loads and scene_state() == before
+
+
+def test_a_panel_run_reads_its_plate_once(addon, checkpoint, plate, pump, monkeypatch):
+    """Reading a plate reads every frame's header (a movie without a frame count is
+    demuxed whole): the operator reads it once, for the run and the panel's note."""
+    configure_plate(addon, checkpoint, plate, niter=2, lens_mm=36.0, sensor_mm=36.0)
+    reads = []
+    for module in (addon.tool.plate, addon.core.pipeline):
+        opener = module.open_plate
+        monkeypatch.setattr(module, "open_plate",
+                            lambda source, opener=opener: reads.append(source) or opener(source))
+    assert bpy.ops.dust3r.reconstruct(mode="ASYNC") == {"FINISHED"}
+    pump()
+    assert status().error == "" and status().message.startswith("4 frames")
+    assert reads == [str(plate)]
 
 
 def test_a_plate_from_the_panel_runs_through_the_pipeline(addon, checkpoint, plate):

@@ -27,7 +27,7 @@ def floor_and_wall(addon, depth_meshes=False):
     c2w[1, :3, 3] += tilt[:3, 0] * 1.5  # beside camera 0, same view direction
     c2w[2] = random_pose(rng)
     scene = synthetic_scene(core, photos, c2w, [30.0] * 3, [(15.5, 11.5)] * 3)
-    options = core.pipeline.ImportOptions(collection_name="Shot", background_images=False,
+    options = core.settings.ImportOptions(collection_name="Shot", background_images=False,
                                           depth_meshes=depth_meshes, depth_stride=4)
     return addon.importer.import_scene(scene, options)
 

@@ -84,7 +84,7 @@ def test_the_camera_at_every_solved_frame_projects_like_the_tracks_camera(addon,
     kwargs = {"frames": tuple(range(1001, 1013)), "size": SIZE, "focal": FOCAL, **CASES[case]}
     track = solved_shot(addon.core, **kwargs)
     plate = write_sequence(addon.core, tmp_path, range(track.frames[0], track.frames[-1] + 1))
-    sequence = addon.core.frames.SequenceOptions(zoom=kwargs.get("zoom", False))
+    sequence = addon.core.settings.SequenceOptions(zoom=kwargs.get("zoom", False))
     imported = addon.importer.import_track(track, plate, sequence=sequence)
     (camera,) = imported.cameras
     scene = bpy.context.scene
