@@ -18,6 +18,7 @@ import numpy as np
 
 from .cameras import (SENSOR_MM, BlenderCamera, PinholeCamera, to_blender, transform_points,
                       world_matrix)
+from . import schema
 from .errors import Dust3rError
 from .settings import MaskOptions
 
@@ -31,7 +32,6 @@ if TYPE_CHECKING:  # no torch or PIL here: the add-on's UI imports this module
 
 AUTO_MEDIAN_DEPTH = 3.0  # auto scale: the photos' median depth becomes 3 m
 RADIUS_PIXELS = 0.75  # auto point radius: this many photo pixels' footprint at the median depth
-PROPERTY_PREFIX = "dust3r_"  # custom properties of the cameras
 
 
 @dataclass(frozen=True)
@@ -78,7 +78,7 @@ class CameraPlan:
         if self.masks.source != "none":
             values.update(mask_folder=self.masks.folder, mask_alpha=self.masks.alpha,
                           mask_invert=self.masks.invert)
-        return {PROPERTY_PREFIX + key: value for key, value in values.items()}
+        return schema.properties(**values)
 
 
 @dataclass(frozen=True)
@@ -91,7 +91,7 @@ class OriginPlan:
 
     @property
     def properties(self) -> dict[str, object]:
-        return {PROPERTY_PREFIX + "origin": True}  # how the set-up tools find it
+        return {schema.ORIGIN: True}  # how the set-up tools find it
 
 
 @dataclass(frozen=True)
@@ -224,6 +224,10 @@ class DepthMeshPlan:
     # [V, 3] float32 sRGB colour of the network image (0.5 without colours): what Solid
     # shading shows, and renders where the mesh is not `textured`
     rgb: np.ndarray
+
+    @property
+    def properties(self) -> dict[str, object]:
+        return schema.properties(image_index=self.image_index, depth_stride=self.stride)
 
 
 def camera_name(scene: "Scene", n: int) -> str:
@@ -419,7 +423,8 @@ def plan_track(track: "Track", plate: "Plate", options: "ImportOptions",
 
     properties = dict(source=plate.source, plate_kind=plate.kind, width=width, height=height,
                       pixel_aspect_x=1.0, pixel_aspect_y=1.0,
-                      keyframes=[int(f) for f in track.keyframes])
+                      keyframes=[int(f) for f in track.keyframes],
+                      confidence=float(track.confidence[0]))  # keyed per frame by the import
     if not zoom:
         properties.update(fx=views[0].fx, fy=views[0].fy, cx=views[0].cx, cy=views[0].cy)
     fps = scene_fps(plate.fps) if plate.kind == "movie" and plate.fps else None
@@ -431,7 +436,7 @@ def plan_track(track: "Track", plate: "Plate", options: "ImportOptions",
         collection, scale, world, points, name, frames, cameras, zoom,
         np.asarray(track.confidence, np.float32), clip, 0.1 * median_depth * scale,
         (frames[0], frames[-1]), fps, (width, height), background,
-        {PROPERTY_PREFIX + key: value for key, value in properties.items()}, tuple(warnings),
+        schema.properties(**properties), tuple(warnings),
         OriginPlan(f"{collection} origin", 0.5 * median_depth * scale))
 
 

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 import bpy
 from mathutils import Matrix
 
-from ..core.plan import PROPERTY_PREFIX as PROP
+from ..core import schema
 
 if TYPE_CHECKING:
     from ..core.cameras import BlenderCamera
@@ -76,21 +76,27 @@ def upright_photo(photo: "Photo") -> bpy.types.Image:
     return image
 
 
-def add_background(obj: bpy.types.Object, image: bpy.types.Image) -> None:
+def new_background(obj: bpy.types.Object) -> bpy.types.CameraBackgroundImage:
+    """A background behind the camera's view, filling its frame (the photo or plate has the
+    frame's aspect); the caller gives it its image or clip."""
     background = obj.data.background_images.new()
-    background.image = image
-    background.frame_method = "STRETCH"  # the camera frame is the photo: same aspect
+    background.frame_method = "STRETCH"
     background.alpha = 0.8
     background.display_depth = "BACK"
     obj.data.show_background_images = True
+    return background
+
+
+def add_background(obj: bpy.types.Object, image: bpy.types.Image) -> None:
+    new_background(obj).image = image
 
 
 def activate_camera(scene: bpy.types.Scene, obj: bpy.types.Object) -> None:
     """Look through `obj` at its photo's resolution and pixel aspect."""
     scene.camera = obj
-    if PROP + "width" in obj:
+    if schema.has_photo_size(obj):
         render = scene.render
-        render.resolution_x, render.resolution_y = obj[PROP + "width"], obj[PROP + "height"]
+        render.resolution_x, render.resolution_y = obj[schema.WIDTH], obj[schema.HEIGHT]
         render.resolution_percentage = 100
-        render.pixel_aspect_x = obj.get(PROP + "pixel_aspect_x", 1.0)
-        render.pixel_aspect_y = obj.get(PROP + "pixel_aspect_y", 1.0)
+        render.pixel_aspect_x = obj.get(schema.PIXEL_ASPECT_X, 1.0)
+        render.pixel_aspect_y = obj.get(schema.PIXEL_ASPECT_Y, 1.0)

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Optional
 import bpy
 import numpy as np
 
-from ..core.plan import PROPERTY_PREFIX as PROP
+from ..core.schema import COLOR, CONFIDENCE, write_attribute
 from . import cameras as cam_builder
 from .points import colour_attribute_into, deselect_all, unlit_material
 
@@ -20,10 +20,6 @@ if TYPE_CHECKING:
     from ..core.plan import DepthMeshPlan
 
 UV_MAP = "UVMap"
-CONFIDENCE = "confidence"
-# The network image's colours: what Solid shading shows (colour type Attribute), and what
-# renders show of a mesh whose photo is gone
-COLOR = "Color"
 
 
 def depth_mesh(plan: "DepthMeshPlan") -> bpy.types.Mesh:
@@ -32,24 +28,21 @@ def depth_mesh(plan: "DepthMeshPlan") -> bpy.types.Mesh:
     n_faces = len(plan.faces)
     mesh.vertices.add(len(plan.vertices))
     if len(plan.vertices):  # a mesh without vertices has no "position" attribute
-        mesh.attributes["position"].data.foreach_set(
-            "vector", np.ascontiguousarray(plan.vertices, np.float32).ravel())
+        write_attribute(mesh, "position", plan.vertices, "FLOAT_VECTOR")
     corners = np.ascontiguousarray(plan.faces, np.int32).ravel()
     mesh.loops.add(len(corners))
     mesh.loops.foreach_set("vertex_index", corners)
     mesh.polygons.add(n_faces)
     mesh.polygons.foreach_set("loop_start", np.arange(0, len(corners), 4, dtype=np.int32))
     mesh.uv_layers.new(name=UV_MAP)
-    mesh.attributes.new(CONFIDENCE, "FLOAT", "POINT")
-    mesh.color_attributes.new(COLOR, "BYTE_COLOR", "POINT")
-    # Re-fetch by name: a reference dangles once another attribute is added (segfault).
     mesh.uv_layers[UV_MAP].data.foreach_set(
         "uv", np.ascontiguousarray(plan.uv[corners], np.float32).ravel())
-    mesh.attributes[CONFIDENCE].data.foreach_set(
-        "value", np.ascontiguousarray(plan.confidence, np.float32))
+    write_attribute(mesh, CONFIDENCE, plan.confidence, "FLOAT")
+    # The network image's colours: what Solid shading shows (colour type Attribute), and
+    # what renders show of a mesh whose photo is gone.
     rgba = np.ones((len(plan.vertices), 4), np.float32)
     rgba[:, :3] = plan.rgb
-    mesh.attributes[COLOR].data.foreach_set("color_srgb", rgba.ravel())
+    write_attribute(mesh, COLOR, rgba, "BYTE_COLOR")
     mesh.color_attributes.active_color_name = COLOR
     mesh.color_attributes.render_color_index = mesh.color_attributes.active_color_index
     mesh.update(calc_edges=True)
@@ -84,8 +77,8 @@ def depth_mesh_object(plan: "DepthMeshPlan",
     mesh = depth_mesh(plan)
     mesh.materials.append(photo_material(plan.name, image))
     obj = bpy.data.objects.new(plan.name, mesh)
-    obj[PROP + "image_index"] = plan.image_index
-    obj[PROP + "depth_stride"] = plan.stride
+    for key, value in plan.properties.items():
+        obj[key] = value
     return obj
 
 

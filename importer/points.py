@@ -13,14 +13,12 @@ from typing import TYPE_CHECKING
 import bpy
 import numpy as np
 
+from ..core.schema import (COLOR, CONFIDENCE, POINT_IMAGE_INDEX, POINTS_MODIFIER,
+                           VIEW_DIRECTION, set_modifier_input, write_attribute)
+
 if TYPE_CHECKING:
     from ..core.plan import PointsPlan
 
-COLOR = "Color"
-CONFIDENCE = "confidence"
-IMAGE_INDEX = "image_index"
-VIEW_DIRECTION = "view_direction"  # unit vector from the point to the camera that saw it
-MODIFIER = "DUSt3R Points"
 # Modifier inputs, in order (name, socket type, default); their identifiers come from the tree.
 INPUTS = (("Radius", "NodeSocketFloat", 0.01), ("Min Confidence", "NodeSocketFloat", 0.0),
           ("Material", "NodeSocketMaterial", None),
@@ -29,9 +27,6 @@ INPUTS = (("Radius", "NodeSocketFloat", 0.01), ("Min Confidence", "NodeSocketFlo
 # Two perpendicular unit axes: a square's first side is across the view direction and one
 # of them (the second where the direction is within ~17 degrees of the first).
 SQUARE_AXES = ((0.36, 0.48, 0.8), (0.8 / 0.8854, 0.0, -0.36 / 0.8854))
-# Blender 5.2 replaced the modifier's ID properties (`modifier["Socket_1"]`) with a typed
-# interface (`modifier.properties.inputs.Socket_1.value`).
-TYPED_MODIFIER_INPUTS = bpy.app.version >= (5, 2, 0)
 
 
 def points_mesh(plan: "PointsPlan") -> bpy.types.Mesh:
@@ -39,21 +34,14 @@ def points_mesh(plan: "PointsPlan") -> bpy.types.Mesh:
     mesh = bpy.data.meshes.new(plan.name)
     n = len(plan.xyz)
     mesh.vertices.add(n)
-    mesh.attributes["position"].data.foreach_set(
-        "vector", np.ascontiguousarray(plan.xyz, np.float32).ravel())
     rgba = np.ones((n, 4), np.float32)
     rgba[:, :3] = plan.rgb
-    mesh.color_attributes.new(COLOR, "FLOAT_COLOR", "POINT")
-    for name, kind in ((CONFIDENCE, "FLOAT"), (IMAGE_INDEX, "INT"),
-                       (VIEW_DIRECTION, "FLOAT_VECTOR")):
-        mesh.attributes.new(name, kind, "POINT")
-    # Re-fetch by name: a reference dangles once another attribute is added (segfault).
+    write_attribute(mesh, "position", plan.xyz, "FLOAT_VECTOR")
     # Blender decodes sRGB to its scene-linear storage itself (C, ~10x faster than numpy).
-    mesh.attributes[COLOR].data.foreach_set("color_srgb", rgba.ravel())
-    mesh.attributes[CONFIDENCE].data.foreach_set("value", np.asarray(plan.confidence, np.float32))
-    mesh.attributes[IMAGE_INDEX].data.foreach_set("value", np.asarray(plan.image_index, np.int32))
-    mesh.attributes[VIEW_DIRECTION].data.foreach_set(
-        "vector", np.ascontiguousarray(plan.view_direction, np.float32).ravel())
+    write_attribute(mesh, COLOR, rgba, "FLOAT_COLOR")
+    write_attribute(mesh, CONFIDENCE, plan.confidence, "FLOAT")
+    write_attribute(mesh, POINT_IMAGE_INDEX, plan.image_index, "INT")
+    write_attribute(mesh, VIEW_DIRECTION, plan.view_direction, "FLOAT_VECTOR")
     mesh.color_attributes.active_color_name = COLOR
     mesh.color_attributes.render_color_index = mesh.color_attributes.active_color_index
     mesh.update()
@@ -230,44 +218,9 @@ def show_colours_in_solid_shading() -> None:
 def add_points_modifier(obj: bpy.types.Object, node_group: bpy.types.NodeTree,
                         material: bpy.types.Material, radius: float,
                         min_confidence: float) -> bpy.types.Modifier:
-    modifier = obj.modifiers.new(MODIFIER, "NODES")
+    modifier = obj.modifiers.new(POINTS_MODIFIER, "NODES")
     modifier.node_group = node_group
     for name, value in (("Radius", float(radius)), ("Min Confidence", float(min_confidence)),
                         ("Material", material)):
-        _set_input(modifier, name, value)
+        set_modifier_input(modifier, name, value)
     return modifier
-
-
-def set_points_input(obj: bpy.types.Object, name: str, value) -> None:
-    """Change a live input ("Radius", "Min Confidence") of an imported cloud."""
-    _set_input(obj.modifiers[MODIFIER], name, value)
-    obj.update_tag()
-
-
-def points_input(obj: bpy.types.Object, name: str, default=None):
-    """A live input ("Radius", "Min Confidence") of an imported cloud; `default` when the
-    object has no DUSt3R Points modifier (any more)."""
-    modifier = obj.modifiers.get(MODIFIER)
-    if modifier is None or modifier.node_group is None:
-        return default
-    identifier = _input_identifiers(modifier.node_group).get(name)
-    if identifier is None:
-        return default
-    if not TYPED_MODIFIER_INPUTS:
-        return modifier.get(identifier, default)
-    socket = getattr(modifier.properties.inputs, identifier, None)
-    return default if socket is None else socket.value
-
-
-def _set_input(modifier: bpy.types.Modifier, name: str, value) -> None:
-    identifier = _input_identifiers(modifier.node_group)[name]
-    if TYPED_MODIFIER_INPUTS:
-        getattr(modifier.properties.inputs, identifier).value = value
-    else:
-        modifier[identifier] = value
-
-
-def _input_identifiers(node_group: bpy.types.NodeTree) -> dict[str, str]:
-    """Modifier inputs are keyed by socket identifier ("Socket_2"), not by their names."""
-    return {item.name: item.identifier for item in node_group.interface.items_tree
-            if getattr(item, "in_out", None) == "INPUT"}

@@ -13,13 +13,12 @@ import bpy
 import numpy as np
 from mathutils import Matrix
 
-from ..core.plan import PROPERTY_PREFIX as PROP
-from .cameras import new_camera
+from ..core.schema import FRAME_CONFIDENCE
+from .cameras import new_background, new_camera
 
 if TYPE_CHECKING:
     from ..core.plan import PlateBackground, TrackPlan
 
-CONFIDENCE = PROP + "confidence"
 LINEAR = bpy.types.Keyframe.bl_rna.properties["interpolation"].enum_items["LINEAR"].value
 
 
@@ -28,7 +27,6 @@ def camera_object(plan: "TrackPlan") -> bpy.types.Object:
     obj = new_camera(plan.camera_name, plan.cameras[0], plan.clip, plan.display_size,
                      plan.properties)
     obj.rotation_mode = "XYZ"  # the keyed channels (_animate)
-    obj[CONFIDENCE] = float(plan.confidence[0])
     _animate(obj, plan)
     return obj
 
@@ -47,7 +45,7 @@ def _animate(obj: bpy.types.Object, plan: "TrackPlan") -> None:
     for index in range(3):
         _keys(obj, obj_action, "location", index, frames, location[:, index])
         _keys(obj, obj_action, "rotation_euler", index, frames, rotation[:, index])
-    _keys(obj, obj_action, f'["{CONFIDENCE}"]', 0, frames, plan.confidence)
+    _keys(obj, obj_action, f'["{FRAME_CONFIDENCE}"]', 0, frames, plan.confidence)
     if plan.zoom:
         data = obj.data
         data_action = _action(data, f"{plan.camera_name} lens")
@@ -79,7 +77,7 @@ def _keys(id_block, action: bpy.types.Action, path: str, index: int, frames: np.
 def add_plate(obj: bpy.types.Object, background: "PlateBackground"):
     """The plate behind the camera, playing with the timeline; returns its Movie Clip or
     image sequence datablock."""
-    slot = obj.data.background_images.new()
+    slot = new_background(obj)
     if background.source == "MOVIE_CLIP":
         block = bpy.data.movieclips.load(background.path, check_existing=False)
         block.frame_start = background.frame_start
@@ -98,10 +96,6 @@ def add_plate(obj: bpy.types.Object, background: "PlateBackground"):
         user.frame_duration = background.frame_duration
         user.use_auto_refresh = True  # follow the timeline
         user.use_cyclic = False
-    slot.frame_method = "STRETCH"  # the camera frame is the plate: same aspect
-    slot.alpha = 0.8
-    slot.display_depth = "BACK"
-    obj.data.show_background_images = True
     return block
 
 

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import bpy
 
-from ..core.plan import PROPERTY_PREFIX
+from ..core import schema
+from ..importer.cameras import activate_camera
 
 
 class DUST3R_OT_set_active_camera(bpy.types.Operator):
@@ -19,11 +20,9 @@ class DUST3R_OT_set_active_camera(bpy.types.Operator):
         return obj is not None and obj.type == "CAMERA"
 
     def execute(self, context):
-        from ..importer.cameras import activate_camera
-
         obj = context.active_object
         activate_camera(context.scene, obj)
-        if PROPERTY_PREFIX + "width" not in obj:
+        if not schema.has_photo_size(obj):
             self.report({"WARNING"}, f"{obj.name} has no photo size: resolution unchanged")
         return {"FINISHED"}
 

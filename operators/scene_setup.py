@@ -8,7 +8,7 @@ from __future__ import annotations
 import bpy
 from bpy.props import EnumProperty, FloatProperty
 
-from ..core import options
+from ..core import options, schema
 from ..core import scene_setup as setup
 from ..core.errors import Dust3rError
 from ..tool import scene_setup as recon
@@ -118,7 +118,7 @@ class DUST3R_OT_set_scale(_SetUp, bpy.types.Operator):
 def _active_camera(context, origin) -> bpy.types.Object:
     """The active object if it is a camera of the reconstruction, else the scene camera."""
     for obj in (context.active_object, context.scene.camera):
-        if obj is not None and obj.type == "CAMERA" and recon.origin_of(obj) == origin:
+        if obj is not None and obj.type == "CAMERA" and schema.origin_of(obj) == origin:
             return obj
     raise Dust3rError("Set Scale: make a camera of the reconstruction active (or the scene "
                       "camera) to measure its height")

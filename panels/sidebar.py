@@ -6,7 +6,7 @@ import bpy
 
 from ..core.pairs import fit_graph, pair_indices
 from ..core.settings import notes
-from ..core.plan import PROPERTY_PREFIX
+from ..core import schema
 from ..operators.camera import DUST3R_OT_set_active_camera
 from ..operators.photos import DUST3R_OT_add_photos, DUST3R_OT_clear_photos, DUST3R_OT_remove_photo
 from ..operators.reconstruct import DUST3R_OT_reconstruct
@@ -107,7 +107,7 @@ class DUST3R_PT_reconstruct(bpy.types.Panel):
         task_row(layout, task, "reconstruct")
 
         obj = context.active_object
-        if obj is not None and obj.type == "CAMERA" and PROPERTY_PREFIX + "width" in obj:
+        if obj is not None and schema.has_photo_size(obj):
             layout.operator(DUST3R_OT_set_active_camera.bl_idname, icon="VIEW_CAMERA")
 
 
@@ -181,11 +181,11 @@ class DUST3R_PT_scene_setup(bpy.types.Panel):
 
     @classmethod
     def poll(cls, context):
-        return scene_setup.origin_of(context.active_object) is not None
+        return schema.origin_of(context.active_object) is not None
 
     def draw(self, context):
         layout = self.layout
-        origin = scene_setup.origin_of(context.active_object)
+        origin = schema.origin_of(context.active_object)
         layout.label(text=origin.users_collection[0].name if origin.users_collection
                      else origin.name, icon="OUTLINER_COLLECTION")
         layout.label(text="Edit Mode: select points first", icon="INFO")

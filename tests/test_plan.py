@@ -5,7 +5,7 @@ import pytest
 from core.cameras import M_UP, PinholeCamera, to_blender, transform_points
 from core.images import Photo
 from core.settings import ImportOptions, MaskOptions
-from core.plan import AUTO_MEDIAN_DEPTH, PROPERTY_PREFIX, plan_import
+from core.plan import AUTO_MEDIAN_DEPTH, plan_import
 from core.scene import Scene
 
 
@@ -82,9 +82,9 @@ def test_cameras_reproduce_the_photo_cameras_with_their_properties(tmp_path):
     expected = to_blender(cam.camera, plan.world)
     assert cam.blender.lens == expected.lens and cam.blender.shift_x == expected.shift_x
     props = cam.properties
-    assert props[PROPERTY_PREFIX + "width"] == 64 and props[PROPERTY_PREFIX + "fx"] == f0
-    assert props[PROPERTY_PREFIX + "source"] == str(photo_file)
-    assert props[PROPERTY_PREFIX + "exif_orientation"] == 6
+    assert props["dust3r_width"] == 64 and props["dust3r_fx"] == f0
+    assert props["dust3r_source"] == str(photo_file)
+    assert props["dust3r_exif_orientation"] == 6
     near, far = cam.clip
     assert near < 2.0 * plan.scale < far  # the wall is inside the clipping range
     assert plan.active_camera == 0
@@ -114,4 +114,4 @@ def test_every_import_has_one_origin_named_after_its_collection():
     plan = plan_import(flat_scene(depth=0.5), ImportOptions(collection_name="Shot"))
     assert plan.origin.name == "Shot origin"
     assert plan.origin.display_size == pytest.approx(0.5 * AUTO_MEDIAN_DEPTH)  # half a depth
-    assert plan.origin.properties == {PROPERTY_PREFIX + "origin": True}
+    assert plan.origin.properties == {"dust3r_origin": True}

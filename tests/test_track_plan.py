@@ -7,9 +7,8 @@ from solved_track import image_plate as plate_of, movie_plate, solved_shot
 import core.scene
 from core.cameras import PinholeCamera, from_blender, to_blender
 from core.errors import Dust3rError
+from core.plan import AUTO_MEDIAN_DEPTH, plan_import, plan_track, scene_fps
 from core.settings import ImportOptions, SequenceOptions
-from core.plan import (AUTO_MEDIAN_DEPTH, PROPERTY_PREFIX, plan_import, plan_track,
-                       scene_fps)
 
 SIZE = (64, 36)
 
@@ -53,7 +52,7 @@ def test_without_zoom_one_lens_and_shift_for_the_whole_shot_and_a_36mm_long_side
     assert plan.cameras[0].lens == pytest.approx(60.0 * 36.0 / SIZE[0])
     assert len({(c.shift_x, c.shift_y, c.sensor_width, c.sensor_fit) for c in plan.cameras}) == 1
     assert plan.cameras[0].sensor_width == 36.0 and plan.cameras[0].sensor_fit == "HORIZONTAL"
-    assert plan.properties[PROPERTY_PREFIX + "fx"] == pytest.approx(60.0)
+    assert plan.properties["dust3r_fx"] == pytest.approx(60.0)
     assert not plan.warnings
 
 
@@ -63,7 +62,7 @@ def test_zoom_gives_a_lens_and_shift_per_frame():
     assert plan.zoom
     np.testing.assert_allclose([c.lens for c in plan.cameras], track.focals * 36.0 / SIZE[0])
     assert len({c.shift_x for c in plan.cameras}) == len(track.frames)
-    assert PROPERTY_PREFIX + "fx" not in plan.properties  # no single focal to keep
+    assert "dust3r_fx" not in plan.properties  # no single focal to keep
 
 
 def test_focals_that_differ_without_zoom_are_named_and_the_median_is_kept():
@@ -114,9 +113,9 @@ def test_scene_settings_frame_range_resolution_and_confidence():
     assert plan.resolution == SIZE and plan.fps is None  # images: the scene's own rate
     np.testing.assert_allclose(plan.confidence, track.confidence)
     props = plan.properties
-    assert props[PROPERTY_PREFIX + "keyframes"] == list(track.keyframes)
-    assert (props[PROPERTY_PREFIX + "width"], props[PROPERTY_PREFIX + "height"]) == SIZE
-    assert props[PROPERTY_PREFIX + "source"] == "/shots/a/plate.####.png"
+    assert props["dust3r_keyframes"] == list(track.keyframes)
+    assert (props["dust3r_width"], props["dust3r_height"]) == SIZE
+    assert props["dust3r_source"] == "/shots/a/plate.####.png"
 
 
 @pytest.mark.parametrize("fps, expected", [(24.0, (24, 1.0)), (25.0, (25, 1.0)),

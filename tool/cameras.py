@@ -8,10 +8,10 @@ from typing import Iterable, Optional
 import bpy
 import numpy as np
 
+from ..core import schema
 from ..core.cameras import BlenderCamera, from_blender
 from ..core.errors import Dust3rError
 from ..core.settings import KnownCamera
-from ..core.plan import PROPERTY_PREFIX as PROP
 
 
 def blender_camera(obj: bpy.types.Object, scene: bpy.types.Scene) -> BlenderCamera:
@@ -21,17 +21,17 @@ def blender_camera(obj: bpy.types.Object, scene: bpy.types.Scene) -> BlenderCame
     if data.type != "PERSP":
         raise Dust3rError(f"Camera {obj.name!r} is not a perspective camera")
     try:
-        if PROP + "width" in obj:
-            size = (int(obj[PROP + "width"]), int(obj[PROP + "height"]))
-            aspect = (float(obj.get(PROP + "pixel_aspect_x", 1.0)),
-                      float(obj.get(PROP + "pixel_aspect_y", 1.0)))
+        if schema.WIDTH in obj:
+            size = (int(obj[schema.WIDTH]), int(obj[schema.HEIGHT]))
+            aspect = (float(obj.get(schema.PIXEL_ASPECT_X, 1.0)),
+                      float(obj.get(schema.PIXEL_ASPECT_Y, 1.0)))
         else:
             pct = render.resolution_percentage / 100
             size = (round(render.resolution_x * pct), round(render.resolution_y * pct))
             aspect = (render.pixel_aspect_x, render.pixel_aspect_y)
     except (KeyError, TypeError, ValueError) as exc:
-        raise Dust3rError(f"Camera {obj.name!r} has unusable '{PROP}*' properties ({exc}): "
-                          "remove them to use the render resolution") from exc
+        raise Dust3rError(f"Camera {obj.name!r} has unusable '{schema.PREFIX}*' properties "
+                          f"({exc}): remove them to use the render resolution") from exc
     if min(size) < 1 or min(aspect) <= 0:
         raise Dust3rError(f"Camera {obj.name!r}: size {size} or pixel aspect {aspect} is empty")
     return BlenderCamera(np.array(obj.matrix_world, np.float64), data.lens, data.sensor_fit,
@@ -83,7 +83,7 @@ def known_cameras(cameras: Iterable[bpy.types.Object], scene: bpy.types.Scene,
 def photo_of_camera(obj: bpy.types.Object, paths: list[str]) -> Optional[int]:
     """The index in `paths` of the photo `obj` belongs to, or None."""
     norm = [os.path.normcase(os.path.abspath(p)) for p in paths]
-    candidates = [str(obj.get(PROP + "source", ""))]
+    candidates = [str(obj.get(schema.SOURCE, ""))]
     candidates += [bpy.path.abspath(bg.image.filepath_raw or bg.image.filepath)
                    for bg in obj.data.background_images if bg.image is not None]
     for path in filter(None, candidates):

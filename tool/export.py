@@ -17,21 +17,10 @@ import numpy as np
 from ..core.cameras import from_blender
 from ..core.errors import Dust3rError
 from ..core.export import ExportCamera, ExportPoints, ExportScene
+from ..core.schema import (IMAGE_INDEX, MASK_ALPHA, MASK_FOLDER, MASK_INVERT, PREFIX, SOURCE,
+                           is_photo_camera, is_points, shown_points)
 from ..core.settings import MaskOptions
-from ..core.plan import PROPERTY_PREFIX as PROP
-from ..importer.points import COLOR, CONFIDENCE, IMAGE_INDEX, points_input
 from .cameras import blender_camera
-
-
-def is_photo_camera(obj: bpy.types.Object) -> bool:
-    """A camera an import made for a photo."""
-    return obj.type == "CAMERA" and PROP + "width" in obj and PROP + "image_index" in obj
-
-
-def is_points(obj: bpy.types.Object) -> bool:
-    """An imported point cloud (a mesh with its attributes)."""
-    return obj.type == "MESH" and all(name in obj.data.attributes
-                                      for name in (COLOR, CONFIDENCE, IMAGE_INDEX))
 
 
 def reconstructions(scene: bpy.types.Scene) -> list[bpy.types.Collection]:
@@ -70,17 +59,17 @@ def describe_collection(collection: bpy.types.Collection,
     cameras = []
     for obj in (o for o in objects if is_photo_camera(o)):
         try:
-            cameras.append((int(obj[PROP + "image_index"]), obj.name, obj))
+            cameras.append((int(obj[IMAGE_INDEX]), obj.name, obj))
         except (TypeError, ValueError) as exc:
-            raise Dust3rError(f"Camera {obj.name!r} has an unusable '{PROP}image_index' "
+            raise Dust3rError(f"Camera {obj.name!r} has an unusable '{IMAGE_INDEX}' "
                               f"({exc})") from exc
     described = []
     for index, _, obj in sorted(cameras, key=lambda c: c[:2]):
-        source = obj.get(PROP + "source")
+        source = obj.get(SOURCE)
         described.append(ExportCamera(
             index, from_blender(blender_camera(obj, scene), np.eye(4)),
             bpy.path.abspath(str(source)) if source else None, obj.name))
-    clouds = [_points(o) for o in objects if is_points(o)]
+    clouds = [shown_points(o) for o in objects if is_points(o)]
     points = ExportPoints(*(np.concatenate([c[k] for c in clouds]) for k in range(4))) \
         if clouds else ExportPoints.empty()
     return ExportScene(tuple(described), points, masks=_masks([c[2] for c in cameras]))
@@ -90,24 +79,7 @@ def _masks(cameras: list[bpy.types.Object]) -> MaskOptions:
     """The masks of the run that made `cameras` (kept by the import), for masks/ beside
     the photos."""
     for obj in cameras:
-        if PROP + "mask_folder" in obj:
-            return MaskOptions(bpy.path.abspath(str(obj[PROP + "mask_folder"])),
-                               bool(obj[PROP + "mask_alpha"]), bool(obj[PROP + "mask_invert"]))
+        if MASK_FOLDER in obj:
+            return MaskOptions(bpy.path.abspath(str(obj[MASK_FOLDER])), bool(obj[MASK_ALPHA]),
+                               bool(obj[MASK_INVERT]))
     return MaskOptions()
-
-
-def _points(obj: bpy.types.Object) -> tuple[np.ndarray, ...]:
-    """xyz (world), sRGB, confidence and image index of the vertices the cloud shows."""
-    mesh, n = obj.data, len(obj.data.vertices)
-    xyz = np.empty(n * 3, np.float32)
-    mesh.attributes["position"].data.foreach_get("vector", xyz)
-    rgba = np.empty(n * 4, np.float32)
-    mesh.attributes[COLOR].data.foreach_get("color_srgb", rgba)
-    confidence = np.empty(n, np.float32)
-    mesh.attributes[CONFIDENCE].data.foreach_get("value", confidence)
-    index = np.empty(n, np.int32)
-    mesh.attributes[IMAGE_INDEX].data.foreach_get("value", index)
-    matrix = np.array(obj.matrix_world, np.float64)
-    xyz = (xyz.reshape(-1, 3) @ matrix[:3, :3].T + matrix[:3, 3]).astype(np.float32)
-    keep = confidence >= float(points_input(obj, "Min Confidence", 0.0) or 0.0)
-    return xyz[keep], rgba.reshape(-1, 4)[keep, :3], confidence[keep], index[keep]

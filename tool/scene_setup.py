@@ -12,20 +12,7 @@ import numpy as np
 from mathutils import Matrix
 
 from ..core.errors import Dust3rError
-from ..core.plan import PROPERTY_PREFIX as PROP
-from ..importer.points import CONFIDENCE, points_input
-from .export import is_points
-
-ORIGIN = PROP + "origin"  # the custom property that marks a reconstruction's parent
-
-
-def origin_of(obj: Optional[bpy.types.Object]) -> Optional[bpy.types.Object]:
-    """The reconstruction parent `obj` is (or hangs from), or None: cheap enough for a poll."""
-    while obj is not None:
-        if ORIGIN in obj:
-            return obj
-        obj = obj.parent
-    return None
+from ..core.schema import ORIGIN, is_points, origin_of, shown, world_positions
 
 
 def find_origin(context) -> bpy.types.Object:
@@ -48,18 +35,12 @@ def _world_vertices(obj: bpy.types.Object, selected: bool) -> np.ndarray:
     cloud shows (above its live Min Confidence)."""
     if obj.mode == "EDIT":
         obj.update_from_editmode()  # edit-mode selection reaches the mesh only on request
-    mesh, n = obj.data, len(obj.data.vertices)
-    xyz = np.empty(n * 3, np.float32)
-    mesh.vertices.foreach_get("co", xyz)
     if selected:
-        keep = np.empty(n, bool)
-        mesh.vertices.foreach_get("select", keep)
+        keep = np.empty(len(obj.data.vertices), bool)
+        obj.data.vertices.foreach_get("select", keep)
     else:
-        confidence = np.empty(n, np.float32)
-        mesh.attributes[CONFIDENCE].data.foreach_get("value", confidence)
-        keep = confidence >= float(points_input(obj, "Min Confidence", 0.0) or 0.0)
-    matrix = np.array(obj.matrix_world, np.float64)
-    return xyz.reshape(-1, 3)[keep] @ matrix[:3, :3].T + matrix[:3, 3]
+        keep = shown(obj)
+    return world_positions(obj)[keep]
 
 
 def _meshes(context, origin: bpy.types.Object) -> list[bpy.types.Object]:

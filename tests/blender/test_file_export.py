@@ -55,7 +55,7 @@ def edit_like_a_user(addon, imported) -> None:
     bm.to_mesh(mesh)
     bm.free()
     mesh.update()
-    addon.importer.points.set_points_input(points, "Min Confidence", 3.0)
+    addon.core.schema.set_points_input(points, "Min Confidence", 3.0)
     bpy.context.view_layer.update()  # matrix_world of what was moved
 
 

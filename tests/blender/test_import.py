@@ -1,8 +1,6 @@
 """Scene -> Blender: cameras that reproduce the photos, colours, attributes, all-or-nothing."""
 from __future__ import annotations
 
-import sys
-
 import numpy as np
 import pytest
 from blender_helpers import scene_state, synthetic_scene, write_photo
@@ -167,7 +165,7 @@ def test_points_carry_colour_confidence_and_image_index(addon):
     assert rgba[0, 0] == pytest.approx(((200 / 255 + 0.055) / 1.055) ** 2.4, abs=1e-4)
 
 
-def viewport_squares(obj):
+def viewport_squares(schema, obj):
     """The evaluated viewport mesh of a point cloud: (square count, their sRGB colours); each
     square faces its point's `view_direction` and is as wide as a point's diameter."""
     depsgraph = bpy.context.evaluated_depsgraph_get()
@@ -186,8 +184,7 @@ def viewport_squares(obj):
         assert np.abs((normals.reshape(-1, 3) * facing).sum(1)).min() > 0.9999
         area = np.empty(n_squares, np.float32)
         mesh.polygons.foreach_get("area", area)
-        radius = next(m for name, m in sys.modules.items() if name.endswith(
-            "importer.points")).points_input(obj, "Radius")
+        radius = schema.modifier_input(obj, "Radius")
         np.testing.assert_allclose(area, (2 * radius) ** 2, rtol=1e-3)
     return n_squares, rgba[:, :3]
 
@@ -206,7 +203,7 @@ def test_the_viewport_shows_a_coloured_square_per_point_above_a_live_threshold(a
     scene = synthetic_scene(addon.core, [photo], np.eye(4)[None], [30.0], [(15.5, 11.5)],
                             colors=[(0.8, 0.2, 0.1)])
     obj = addon.importer.import_scene(scene).points
-    points = addon.importer.points
+    points, schema = addon.importer.points, addon.core.schema
     # Each point's view direction points at the camera that saw it.
     camera = next(o for o in bpy.data.objects if o.type == "CAMERA")
     towards = np.array(camera.matrix_world.translation) - read_attribute(
@@ -214,7 +211,7 @@ def test_the_viewport_shows_a_coloured_square_per_point_above_a_live_threshold(a
     np.testing.assert_allclose(read_attribute(obj.data, "view_direction", "vector", 3),
                                towards / np.linalg.norm(towards, axis=1, keepdims=True),
                                atol=1e-6)
-    n, colours = viewport_squares(obj)
+    n, colours = viewport_squares(schema, obj)
     assert n == 32 * 24
     np.testing.assert_allclose(colours, np.broadcast_to((0.8, 0.2, 0.1), colours.shape),
                                atol=1e-4)
@@ -225,15 +222,15 @@ def test_the_viewport_shows_a_coloured_square_per_point_above_a_live_threshold(a
         obj.data.attributes["view_direction"].data.foreach_set(
             "vector", np.tile(direction / np.linalg.norm(direction), len(obj.data.vertices)))
         obj.data.update()
-        assert viewport_squares(obj)[0] == 32 * 24
+        assert viewport_squares(schema, obj)[0] == 32 * 24
     conf = np.asarray(scene.confidence[0]).ravel()
-    points.set_points_input(obj, "Min Confidence", 5.0)
-    assert viewport_squares(obj)[0] == int((conf >= 5.0).sum())
+    schema.set_points_input(obj, "Min Confidence", 5.0)
+    assert viewport_squares(schema, obj)[0] == int((conf >= 5.0).sum())
     assert 0 < (conf >= 5.0).sum() < conf.size
     # A cloud over "Viewport Points" shows a random share of that size in the viewport.
-    points.set_points_input(obj, "Min Confidence", 0.0)
-    points.set_points_input(obj, "Viewport Points", 200)
-    assert 140 < viewport_squares(obj)[0] < 260
+    schema.set_points_input(obj, "Min Confidence", 0.0)
+    schema.set_points_input(obj, "Viewport Points", 200)
+    assert 140 < viewport_squares(schema, obj)[0] < 260
 
 
 def test_cycles_renders_the_photo_colour(addon, tmp_path):
